@@ -1,0 +1,4 @@
+//! One module per noun.
+
+pub mod daemon;
+pub mod status;

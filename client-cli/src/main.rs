@@ -1,0 +1,114 @@
+//! `epa` — the command-line client of epad.
+//!
+//! Exit codes (fixed, documented in README.md): 0 ok, 1 other error, 2 usage,
+//! 3 daemon unreachable or incompatible, 4 locked / not logged in, 5 backend unavailable.
+#![forbid(unsafe_code)]
+
+mod cmds;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use epa_ipc::autostart::{self, Autostart};
+use epa_ipc::i18n::Lang;
+use epa_ipc::{ClientError, DaemonClient, Endpoint};
+
+use crate::output::Output;
+
+#[derive(Debug, Parser)]
+#[command(name = "epa", version, about = "Die elektronische Patientenakte (ePA) vom PC aus / your ePA from the command line")]
+struct Cli {
+    /// Machine-readable output (stable JSON; errors as {"error": {...}} on stdout).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Socket of the daemon [default: $XDG_RUNTIME_DIR/epa-desktop/epad.sock].
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Data directory handed to an autostarted daemon.
+    #[arg(long, global = true, value_name = "PATH")]
+    data_dir: Option<PathBuf>,
+    /// Do not start the daemon when none is running.
+    #[arg(long, global = true)]
+    no_autostart: bool,
+    /// Language of messages: de (default) or en [default: from LANG].
+    #[arg(long, global = true, value_name = "LANG")]
+    lang: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the daemon's version and state (starts it if needed).
+    Status,
+    /// Start, stop or inspect the background service.
+    #[command(subcommand)]
+    Daemon(cmds::daemon::DaemonCmd),
+}
+
+/// What every command gets: where the daemon is and how to talk to the user.
+pub struct Ctx {
+    pub endpoint: Endpoint,
+    pub autostart: Option<Autostart>,
+    pub out: Output,
+}
+
+impl Ctx {
+    /// Connects, starting the daemon first unless `--no-autostart`.
+    pub async fn connect(&self) -> Result<DaemonClient, ClientError> {
+        autostart::connect_or_start(&self.endpoint, &client_name(), self.autostart.as_ref()).await
+    }
+
+    /// Connects without ever starting a daemon.
+    pub async fn connect_existing(&self) -> Result<DaemonClient, ClientError> {
+        DaemonClient::connect_as(&self.endpoint, &client_name()).await
+    }
+
+    pub fn autostart_options(&self) -> Autostart {
+        self.autostart.clone().unwrap_or_default()
+    }
+}
+
+fn client_name() -> String {
+    format!("epa {}", env!("CARGO_PKG_VERSION"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output::new(cli.json, Lang::detect(cli.lang.as_deref()));
+    let endpoint = match cli.socket {
+        Some(p) => Endpoint::at(p),
+        None => match Endpoint::default_for_user() {
+            Ok(e) => e,
+            Err(e) => return out.fail(&ClientError::from(e)),
+        },
+    };
+    let autostart = (!cli.no_autostart).then(|| Autostart {
+        data_dir: cli.data_dir.clone(),
+        ..Autostart::default()
+    });
+    let ctx = Ctx {
+        endpoint,
+        autostart,
+        out,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("epa: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Status => cmds::status::run(&ctx).await,
+            Command::Daemon(cmd) => cmds::daemon::run(&ctx, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => ctx.out.fail(&e),
+    }
+}

@@ -1,0 +1,209 @@
+//! The typed client: view types in, view types out. No prost type crosses this API.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use hyper_util::rt::TokioIo;
+use interprocess::local_socket::tokio::Stream as LsStream;
+use interprocess::local_socket::traits::tokio::Stream as _;
+use interprocess::local_socket::{GenericFilePath, ToFsName};
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Uri};
+
+use crate::transport::{self, Endpoint, TransportError};
+use crate::types::{DaemonInfo, Event};
+use crate::{ClientError, PROTOCOL_HEADER, PROTOCOL_VERSION, pb};
+
+/// How long a unary call may take before the daemon counts as hung.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stamps every request with our protocol version.
+#[derive(Clone, Copy, Debug)]
+pub struct ProtocolHeader;
+
+impl Interceptor for ProtocolHeader {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut()
+            .insert(PROTOCOL_HEADER, MetadataValue::from(PROTOCOL_VERSION));
+        Ok(req)
+    }
+}
+
+type Svc = InterceptedService<Channel, ProtocolHeader>;
+
+/// A stream of `Events.Watch` messages.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, ClientError>> + Send>>;
+
+/// A connected, version-checked client of one daemon.
+#[derive(Clone)]
+pub struct DaemonClient {
+    svc: Svc,
+    endpoint: Endpoint,
+    info: DaemonInfo,
+}
+
+impl std::fmt::Debug for DaemonClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonClient")
+            .field("endpoint", &self.endpoint)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl DaemonClient {
+    /// Connects, checks who serves the socket, and calls `GetInfo`. A daemon of another
+    /// protocol version is refused with [`ClientError::Incompatible`].
+    pub async fn connect(endpoint: &Endpoint) -> Result<Self, ClientError> {
+        Self::connect_as(endpoint, &format!("epa-ipc {}", crate::CLIENT_VERSION)).await
+    }
+
+    /// [`connect`](Self::connect) with a client name for the daemon's log.
+    pub async fn connect_as(endpoint: &Endpoint, client_name: &str) -> Result<Self, ClientError> {
+        let channel = open_channel(endpoint).await?;
+        let svc = InterceptedService::new(channel, ProtocolHeader);
+        let mut rpc = pb::daemon_client::DaemonClient::new(svc.clone());
+        let mut req = tonic::Request::new(pb::GetInfoRequest {
+            client_protocol_version: PROTOCOL_VERSION,
+            client_name: client_name.to_owned(),
+        });
+        req.set_timeout(CONNECT_TIMEOUT);
+        let info: DaemonInfo = rpc
+            .get_info(req)
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner()
+            .into();
+        if info.protocol_version != PROTOCOL_VERSION {
+            return Err(ClientError::Incompatible {
+                path: endpoint.path().to_owned(),
+                daemon: info.protocol_version,
+                client: PROTOCOL_VERSION,
+                daemon_version: info.daemon_version,
+            });
+        }
+        Ok(Self {
+            svc,
+            endpoint: endpoint.clone(),
+            info,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// What `GetInfo` answered when this client connected.
+    pub fn info(&self) -> &DaemonInfo {
+        &self.info
+    }
+
+    /// A fresh `GetInfo` (uptime changes).
+    pub async fn get_info(&self) -> Result<DaemonInfo, ClientError> {
+        let mut rpc = pb::daemon_client::DaemonClient::new(self.svc.clone());
+        let resp = rpc
+            .get_info(timed(pb::GetInfoRequest {
+                client_protocol_version: PROTOCOL_VERSION,
+                client_name: String::new(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(resp.into_inner().into())
+    }
+
+    /// Asks the daemon to shut down in order. Returns when it has accepted the request.
+    pub async fn shutdown(&self) -> Result<(), ClientError> {
+        let mut rpc = pb::daemon_client::DaemonClient::new(self.svc.clone());
+        rpc.shutdown(timed(pb::ShutdownRequest {}))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(())
+    }
+
+    /// Subscribes to the daemon's state: a snapshot first, then numbered deltas.
+    pub async fn watch(&self) -> Result<EventStream, ClientError> {
+        let mut rpc = pb::events_client::EventsClient::new(self.svc.clone());
+        let stream = rpc
+            .watch(pb::WatchRequest {})
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        Ok(Box::pin(stream.map(|item| match item {
+            Ok(ev) => Event::try_from(ev),
+            Err(status) => Err(ClientError::from_status(status)),
+        })))
+    }
+}
+
+fn timed<T>(msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.set_timeout(CALL_TIMEOUT);
+    req
+}
+
+impl From<TransportError> for ClientError {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::Insecure { path, problem } => ClientError::Insecure { path, problem },
+            other => ClientError::Transport(other.to_string()),
+        }
+    }
+}
+
+async fn connect_stream(endpoint: &Endpoint) -> std::io::Result<LsStream> {
+    let name = endpoint.path().to_fs_name::<GenericFilePath>()?;
+    let stream = LsStream::connect(name).await?;
+    transport::check_server_peer(endpoint, &stream).map_err(std::io::Error::other)?;
+    Ok(stream)
+}
+
+/// Opens a channel over the local socket. The first connection is made here so that its
+/// failure comes back typed (not running / insecure); tonic's reconnects use the same checks.
+async fn open_channel(endpoint: &Endpoint) -> Result<Channel, ClientError> {
+    let not_running = || ClientError::NotRunning {
+        path: endpoint.path().to_owned(),
+    };
+    if !transport::check_before_connect(endpoint)? {
+        return Err(not_running());
+    }
+    let first = match tokio::time::timeout(CONNECT_TIMEOUT, connect_stream(endpoint)).await {
+        Err(_) => return Err(ClientError::Transport("connecting timed out".into())),
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return Err(match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => not_running(),
+                _ => match e.into_inner().map(|inner| inner.downcast::<TransportError>()) {
+                    Some(Ok(t)) => ClientError::from(*t),
+                    Some(Err(other)) => ClientError::Transport(other.to_string()),
+                    None => ClientError::Transport("connecting failed".into()),
+                },
+            });
+        }
+    };
+    let first = Arc::new(Mutex::new(Some(first)));
+    let ep = endpoint.clone();
+    tonic::transport::Endpoint::from_static("http://epad.local")
+        .connect_timeout(CONNECT_TIMEOUT)
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let ep = ep.clone();
+            let ready = first.lock().ok().and_then(|mut f| f.take());
+            async move {
+                let stream = match ready {
+                    Some(s) => s,
+                    None => {
+                        // Reconnect: the same checks as the first time.
+                        transport::check_before_connect(&ep).map_err(std::io::Error::other)?;
+                        connect_stream(&ep).await?
+                    }
+                };
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }))
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))
+}
