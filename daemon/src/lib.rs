@@ -97,6 +97,22 @@ impl Daemon {
 /// Binds the socket, prepares the data directory and serves until SIGTERM/SIGINT or a
 /// `Shutdown` call. The socket is removed on the way out.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
+    let bound = bind(config)?;
+    let signals = watch_signals(bound.daemon()).map_err(DaemonError::Signals)?;
+    let result = bound.serve().await;
+    signals.abort();
+    tracing::info!("epad stopped");
+    result
+}
+
+/// A daemon that holds its socket and lock but does not serve yet.
+pub struct Bound {
+    listener: Listener,
+    daemon: Arc<Daemon>,
+}
+
+/// Takes the socket (one daemon per user) and prepares the data directory.
+pub fn bind(config: Config) -> Result<Bound, DaemonError> {
     let listener = transport::bind(&config.endpoint)?;
     transport::ensure_private_dir(&config.data_dir)?;
     tracing::info!(
@@ -106,43 +122,49 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         pid = std::process::id(),
         "epad listening"
     );
-    let daemon = Daemon::new(config.environment);
-    let signals = watch_signals(Arc::clone(&daemon)).map_err(DaemonError::Signals)?;
-    let result = serve(listener, Arc::clone(&daemon)).await;
-    signals.abort();
-    tracing::info!("epad stopped");
-    result
+    Ok(Bound {
+        listener,
+        daemon: Daemon::new(config.environment),
+    })
 }
 
-/// Serves the API on `listener` until `daemon.request_shutdown()`.
-pub async fn serve(listener: Listener, daemon: Arc<Daemon>) -> Result<(), DaemonError> {
-    let bus = Arc::clone(&daemon.bus);
-    let incoming = listener
-        .incoming()
-        .map(move |conn| conn.map(|c| c.with_guard(ClientGuard::new(Arc::clone(&bus)))));
-    let mut stop = daemon.shutdown.subscribe();
-    let server = tonic::transport::Server::builder()
-        .add_service(pb::daemon_server::DaemonServer::new(rpc::DaemonRpc(
-            Arc::clone(&daemon),
-        )))
-        .add_service(pb::events_server::EventsServer::with_interceptor(
-            rpc::EventsRpc(Arc::clone(&daemon)),
-            rpc::check_protocol,
-        ))
-        .serve_with_incoming_shutdown(incoming, async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
-    tokio::pin!(server);
-    let mut stopping = daemon.shutdown.subscribe();
-    tokio::select! {
-        r = &mut server => return r.map_err(DaemonError::from),
-        _ = stopping.wait_for(|s| *s) => {}
+impl Bound {
+    pub fn daemon(&self) -> Arc<Daemon> {
+        Arc::clone(&self.daemon)
     }
-    match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
-        Ok(r) => r.map_err(DaemonError::from),
-        Err(_) => {
-            tracing::warn!("open calls did not finish in time; closing them");
-            Ok(())
+
+    /// Serves the API until `request_shutdown()`, then drains open calls (bounded) and
+    /// releases the socket.
+    pub async fn serve(self) -> Result<(), DaemonError> {
+        let Bound { listener, daemon } = self;
+        let bus = Arc::clone(&daemon.bus);
+        let incoming = listener
+            .incoming()
+            .map(move |conn| conn.map(|c| c.with_guard(ClientGuard::new(Arc::clone(&bus)))));
+        let mut stop = daemon.shutdown.subscribe();
+        let server = tonic::transport::Server::builder()
+            .add_service(pb::daemon_server::DaemonServer::new(rpc::DaemonRpc(
+                Arc::clone(&daemon),
+            )))
+            .add_service(pb::events_server::EventsServer::with_interceptor(
+                rpc::EventsRpc(Arc::clone(&daemon)),
+                rpc::check_protocol,
+            ))
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+        tokio::pin!(server);
+        let mut stopping = daemon.shutdown.subscribe();
+        tokio::select! {
+            r = &mut server => return r.map_err(DaemonError::from),
+            _ = stopping.wait_for(|s| *s) => {}
+        }
+        match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
+            Ok(r) => r.map_err(DaemonError::from),
+            Err(_) => {
+                tracing::warn!("open calls did not finish in time; closing them");
+                Ok(())
+            }
         }
     }
 }

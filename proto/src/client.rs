@@ -164,7 +164,9 @@ async fn connect_stream(endpoint: &Endpoint) -> std::io::Result<LsStream> {
 
 /// Opens a channel over the local socket. The first connection is made here so that its
 /// failure comes back typed (not running / insecure); tonic's reconnects use the same checks.
-async fn open_channel(endpoint: &Endpoint) -> Result<Channel, ClientError> {
+///
+/// Clients use [`DaemonClient`]; this is public for raw-protocol tests and benchmarks.
+pub async fn open_channel(endpoint: &Endpoint) -> Result<Channel, ClientError> {
     let not_running = || ClientError::NotRunning {
         path: endpoint.path().to_owned(),
     };

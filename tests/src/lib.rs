@@ -1,1 +1,210 @@
+//! Test harness: real `epad` processes on private temp directories, the real `epa` CLI, real
+//! sockets. Test support fails loudly (panics with context), hence the lint exception.
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use epa_ipc::{ClientError, DaemonClient, Endpoint};
+
+/// Where the workspace's binaries are: `EPA_BIN_DIR`, else the target dir this test runs from
+/// (`target/<profile>/deps/<test>` → `target/<profile>`).
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("EPA_BIN_DIR") {
+        return d.into();
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().expect("test exe has a parent");
+    if dir.ends_with("deps") {
+        dir.parent().expect("deps has a parent").to_owned()
+    } else {
+        dir.to_owned()
+    }
+}
+
+/// A workspace binary; run `cargo test --workspace` (which builds them) or set `EPA_BIN_DIR`.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (it builds every binary) \
+         or `cargo build --workspace --bins` first",
+        p.display()
+    );
+    p
+}
+
+/// A private playground: `<tmp>/run/epad.sock` and `<tmp>/data`.
+pub struct TestEnv {
+    pub root: tempfile::TempDir,
+    pub endpoint: Endpoint,
+    pub data_dir: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let root = tempfile::Builder::new().prefix("epa-t").tempdir().expect("tempdir");
+        let endpoint = Endpoint::at(root.path().join("run").join("epad.sock"));
+        let data_dir = root.path().join("data");
+        Self {
+            root,
+            endpoint,
+            data_dir,
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        self.endpoint.path()
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        self.endpoint.dir()
+    }
+
+    /// An `epa` command aimed at this environment (arguments appended by the caller).
+    pub fn epa(&self) -> Command {
+        let mut cmd = Command::new(bin("epa"));
+        cmd.arg("--socket")
+            .arg(self.socket())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `epa ARGS` and returns its output.
+    pub fn run_epa(&self, args: &[&str]) -> Output {
+        self.epa().args(args).output().expect("run epa")
+    }
+
+    /// A raw `epad` command for this environment.
+    pub fn epad(&self) -> Command {
+        let mut cmd = Command::new(bin("epad"));
+        cmd.arg("--socket")
+            .arg(self.socket())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--log-level")
+            .arg("info,epa_daemon=debug,epa_ipc=debug")
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running `epad`, killed on drop.
+pub struct TestDaemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl TestDaemon {
+    /// Starts `epad` and returns once `GetInfo` answers.
+    pub async fn start(env: &TestEnv) -> Self {
+        let log = env.root.path().join(format!("epad-{}.log", unique()));
+        let child = env
+            .epad()
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn epad");
+        let mut d = Self { child, log };
+        d.wait_ready(&env.endpoint).await;
+        d
+    }
+
+    async fn wait_ready(&mut self, endpoint: &Endpoint) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match DaemonClient::connect(endpoint).await {
+                Ok(_) => return,
+                Err(ClientError::NotRunning { .. }) => {}
+                Err(e) => panic!("epad answered badly: {e}\n{}", self.log()),
+            }
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("epad exited early ({status}):\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "epad did not answer:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`: no cleanup of any kind happens.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit.
+    #[cfg(unix)]
+    pub fn terminate(&mut self) -> ExitStatus {
+        use rustix::process::{Pid, Signal, kill_process};
+        let pid = Pid::from_raw(i32::try_from(self.pid()).expect("pid")).expect("pid > 0");
+        kill_process(pid, Signal::TERM).expect("SIGTERM");
+        self.wait_exit(Duration::from_secs(10))
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "epad did not exit:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+/// Parses stdout of a `--json` command.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): stdout={} stderr={}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The sorted keys of a JSON object.
+pub fn keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
