@@ -18,7 +18,11 @@ use epa_ipc::{ClientError, DaemonClient, Endpoint};
 use crate::output::Output;
 
 #[derive(Debug, Parser)]
-#[command(name = "epa", version, about = "Die elektronische Patientenakte (ePA) vom PC aus / your ePA from the command line")]
+#[command(
+    name = "epa",
+    version,
+    about = "Die elektronische Patientenakte (ePA) vom PC aus / your ePA from the command line"
+)]
 struct Cli {
     /// Machine-readable output (stable JSON; errors as {"error": {...}} on stdout).
     #[arg(long, global = true)]
@@ -94,7 +98,10 @@ fn main() -> ExitCode {
         autostart,
         out,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("epa: {e}");

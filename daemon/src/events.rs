@@ -80,23 +80,29 @@ impl EventBus {
             }
             let event = match st.pending.take() {
                 Some(ev) => ev,
-                None => loop {
-                    match st.rx.recv().await {
-                        Ok((seq, change)) => break Event::Delta { seq, change },
-                        Err(broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::debug!(missed, "watch subscriber lagged; resending snapshot");
-                            let (snapshot, rx) = st.bus.subscribe();
-                            st.rx = rx;
-                            break snapshot;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
+                None => match st.rx.recv().await {
+                    Ok((seq, change)) => Event::Delta { seq, change },
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "watch subscriber lagged; resending snapshot");
+                        let (snapshot, rx) = st.bus.subscribe();
+                        st.rx = rx;
+                        snapshot
                     }
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 },
             };
             st.done = matches!(
                 &event,
-                Event::Delta { change: Change::ShuttingDown, .. }
-                    | Event::Snapshot { state: DaemonState { shutting_down: true, .. }, .. }
+                Event::Delta {
+                    change: Change::ShuttingDown,
+                    ..
+                } | Event::Snapshot {
+                    state: DaemonState {
+                        shutting_down: true,
+                        ..
+                    },
+                    ..
+                }
             );
             Some((event, st))
         })
@@ -161,16 +167,33 @@ mod tests {
         let mut w = Box::pin(bus.watch());
         bus.publish(clients(2));
         bus.publish(clients(3));
-        assert!(matches!(w.next().await, Some(Event::Snapshot { seq: 1, ref state }) if state.connected_clients == 1));
-        assert_eq!(w.next().await, Some(Event::Delta { seq: 2, change: clients(2) }));
-        assert_eq!(w.next().await, Some(Event::Delta { seq: 3, change: clients(3) }));
+        assert!(
+            matches!(w.next().await, Some(Event::Snapshot { seq: 1, ref state }) if state.connected_clients == 1)
+        );
+        assert_eq!(
+            w.next().await,
+            Some(Event::Delta {
+                seq: 2,
+                change: clients(2)
+            })
+        );
+        assert_eq!(
+            w.next().await,
+            Some(Event::Delta {
+                seq: 3,
+                change: clients(3)
+            })
+        );
     }
 
     #[tokio::test]
     async fn a_lagging_subscriber_gets_a_fresh_snapshot_not_a_backlog() {
         let bus = bus(4);
         let mut w = Box::pin(bus.watch());
-        assert!(matches!(w.next().await, Some(Event::Snapshot { seq: 0, .. })));
+        assert!(matches!(
+            w.next().await,
+            Some(Event::Snapshot { seq: 0, .. })
+        ));
         for n in 1..=100 {
             bus.publish(clients(n));
         }
@@ -182,7 +205,13 @@ mod tests {
             other => panic!("expected a fresh snapshot, got {other:?}"),
         }
         bus.publish(clients(101));
-        assert_eq!(w.next().await, Some(Event::Delta { seq: 101, change: clients(101) }));
+        assert_eq!(
+            w.next().await,
+            Some(Event::Delta {
+                seq: 101,
+                change: clients(101)
+            })
+        );
     }
 
     #[tokio::test]
@@ -191,11 +220,19 @@ mod tests {
         let mut w = Box::pin(bus.watch());
         assert!(matches!(w.next().await, Some(Event::Snapshot { .. })));
         bus.publish(Change::ShuttingDown);
-        assert_eq!(w.next().await, Some(Event::Delta { seq: 1, change: Change::ShuttingDown }));
+        assert_eq!(
+            w.next().await,
+            Some(Event::Delta {
+                seq: 1,
+                change: Change::ShuttingDown
+            })
+        );
         assert_eq!(w.next().await, None);
         // A late subscriber sees the shutdown in its snapshot and nothing else.
         let mut late = Box::pin(bus.watch());
-        assert!(matches!(late.next().await, Some(Event::Snapshot { ref state, .. }) if state.shutting_down));
+        assert!(
+            matches!(late.next().await, Some(Event::Snapshot { ref state, .. }) if state.shutting_down)
+        );
         assert_eq!(late.next().await, None);
     }
 

@@ -9,9 +9,15 @@ fn epad() -> Command {
 
 #[test]
 fn usage_errors_exit_2_and_help_names_the_options() {
-    let out = epad().arg("--no-such-flag").output().unwrap_or_else(|e| panic!("{e}"));
+    let out = epad()
+        .arg("--no-such-flag")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(2));
-    let help = epad().arg("--help").output().unwrap_or_else(|e| panic!("{e}"));
+    let help = epad()
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     let text = String::from_utf8_lossy(&help.stdout);
     for opt in ["--socket", "--data-dir", "--log-level"] {
         assert!(text.contains(opt), "{text}");

@@ -54,7 +54,10 @@ pub async fn connect_or_start(
     client_name: &str,
     autostart: Option<&Autostart>,
 ) -> Result<DaemonClient, ClientError> {
-    match (DaemonClient::connect_as(endpoint, client_name).await, autostart) {
+    match (
+        DaemonClient::connect_as(endpoint, client_name).await,
+        autostart,
+    ) {
         (Err(ClientError::NotRunning { .. }), Some(a)) => start(endpoint, client_name, a).await,
         (result, _) => result,
     }
@@ -94,12 +97,12 @@ pub async fn start(
             Err(ClientError::NotRunning { .. }) => {}
             result => return result,
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            if status.code() != Some(EXIT_ALREADY_RUNNING) {
-                return Err(ClientError::StartFailed {
-                    detail: format!("epad exited ({status}): {}", log_tail(&log_path)),
-                });
-            }
+        if let Ok(Some(status)) = child.try_wait()
+            && status.code() != Some(EXIT_ALREADY_RUNNING)
+        {
+            return Err(ClientError::StartFailed {
+                detail: format!("epad exited ({status}): {}", log_tail(&log_path)),
+            });
         }
         if Instant::now() >= deadline {
             return Err(ClientError::StartFailed {

@@ -178,8 +178,13 @@ pub async fn open_channel(endpoint: &Endpoint) -> Result<Channel, ClientError> {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             return Err(match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => not_running(),
-                _ => match e.into_inner().map(|inner| inner.downcast::<TransportError>()) {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    not_running()
+                }
+                _ => match e
+                    .into_inner()
+                    .map(|inner| inner.downcast::<TransportError>())
+                {
                     Some(Ok(t)) => ClientError::from(*t),
                     Some(Err(other)) => ClientError::Transport(other.to_string()),
                     None => ClientError::Transport("connecting failed".into()),

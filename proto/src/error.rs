@@ -127,7 +127,11 @@ impl ClientError {
                 message: status.message().to_owned(),
                 metadata: detail.metadata.into_iter().collect(),
             },
-            _ => ClientError::Transport(format!("{}: {}", code_name(status.code()), status.message())),
+            _ => ClientError::Transport(format!(
+                "{}: {}",
+                code_name(status.code()),
+                status.message()
+            )),
         }
     }
 
@@ -235,9 +239,16 @@ mod tests {
 
     #[test]
     fn known_reasons_round_trip() {
-        for r in [Reason::ProtocolMismatch, Reason::ShuttingDown, Reason::Internal] {
+        for r in [
+            Reason::ProtocolMismatch,
+            Reason::ShuttingDown,
+            Reason::Internal,
+        ] {
             assert_eq!(Reason::parse(r.as_str()), r);
         }
-        assert_eq!(Reason::parse("NEW_THING"), Reason::Other("NEW_THING".into()));
+        assert_eq!(
+            Reason::parse("NEW_THING"),
+            Reason::Other("NEW_THING".into())
+        );
     }
 }

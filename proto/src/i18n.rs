@@ -64,7 +64,10 @@ pub fn describe(err: &ClientError, lang: Lang) -> UserMessage {
     match err {
         ClientError::NotRunning { path } => m(
             format!("Der ePA-Dienst (epad) läuft nicht ({}).", path.display()),
-            format!("The ePA service (epad) is not running ({}).", path.display()),
+            format!(
+                "The ePA service (epad) is not running ({}).",
+                path.display()
+            ),
             "Starten Sie ihn mit `epa daemon start` oder lassen Sie --no-autostart weg.",
             "Start it with `epa daemon start`, or drop --no-autostart.",
         ),
@@ -84,7 +87,10 @@ pub fn describe(err: &ClientError, lang: Lang) -> UserMessage {
             "Restart the service: `epa daemon stop`, then try again.",
         ),
         ClientError::Insecure { path, problem } => m(
-            format!("Aus Sicherheitsgründen verweigert: {} {problem}.", path.display()),
+            format!(
+                "Aus Sicherheitsgründen verweigert: {} {problem}.",
+                path.display()
+            ),
             format!("Refused for safety: {} {problem}.", path.display()),
             "Nur Sie dürfen Zugriff auf dieses Verzeichnis und den Socket haben. Prüfen Sie Eigentümer und Rechte.",
             "Only you may have access to this directory and socket. Check owner and permissions.",

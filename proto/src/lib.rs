@@ -27,7 +27,12 @@ pub const PROTOCOL_HEADER: &str = "epa-protocol-version";
 pub const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Generated prost/tonic code for `epa.desktop.v1`. Daemon-side and raw-protocol tests only.
-#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used)]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 pub mod pb {
     tonic::include_proto!("epa.desktop.v1");
 }

@@ -93,7 +93,10 @@ fn main() {
         d.sort_unstable();
         b.sort_unstable();
         let us = |x: Duration| x.as_secs_f64() * 1e6;
-        println!("GetInfo round trips, {} calls each, release build:", d.len());
+        println!(
+            "GetInfo round trips, {} calls each, release build:",
+            d.len()
+        );
         println!(
             "  epad (daemon socket)        p50 {:7.1} µs   p99 {:7.1} µs",
             us(pct(&d, 0.5)),

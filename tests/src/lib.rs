@@ -46,7 +46,10 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> Self {
-        let root = tempfile::Builder::new().prefix("epa-t").tempdir().expect("tempdir");
+        let root = tempfile::Builder::new()
+            .prefix("epa-t")
+            .tempdir()
+            .expect("tempdir");
         let endpoint = Endpoint::at(root.path().join("run").join("epad.sock"));
         let data_dir = root.path().join("data");
         Self {
@@ -132,7 +135,11 @@ impl TestDaemon {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("epad exited early ({status}):\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "epad did not answer:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "epad did not answer:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -166,7 +173,11 @@ impl TestDaemon {
             if let Some(s) = self.child.try_wait().expect("try_wait") {
                 return s;
             }
-            assert!(Instant::now() < deadline, "epad did not exit:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "epad did not exit:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -24,7 +24,12 @@ async fn directory_socket_and_lock_are_private() {
     let _d = TestDaemon::start(&env).await;
     assert_eq!(mode(env.run_dir()), 0o700);
     assert_eq!(mode(env.socket()), 0o600);
-    assert!(fs::symlink_metadata(env.socket()).unwrap().file_type().is_socket());
+    assert!(
+        fs::symlink_metadata(env.socket())
+            .unwrap()
+            .file_type()
+            .is_socket()
+    );
     assert_eq!(mode(&env.endpoint.lock_path()), 0o600);
     assert_eq!(mode(&env.data_dir), 0o700);
     assert_eq!(
@@ -40,7 +45,10 @@ async fn a_second_daemon_is_refused_with_a_clear_message() {
     let env = TestEnv::new();
     let first = TestDaemon::start(&env).await;
     let out = env.epad().output().unwrap();
-    assert_eq!(out.status.code(), Some(epa_ipc::autostart::EXIT_ALREADY_RUNNING));
+    assert_eq!(
+        out.status.code(),
+        Some(epa_ipc::autostart::EXIT_ALREADY_RUNNING)
+    );
     let err = stderr(&out);
     assert!(
         err.contains("already running") && err.contains(&format!("pid {}", first.pid())),
@@ -55,7 +63,10 @@ async fn a_stale_socket_after_kill_9_is_recovered() {
     let env = TestEnv::new();
     let mut d = TestDaemon::start(&env).await;
     d.kill9();
-    assert!(env.socket().exists(), "kill -9 leaves the socket file behind");
+    assert!(
+        env.socket().exists(),
+        "kill -9 leaves the socket file behind"
+    );
     assert!(matches!(
         DaemonClient::connect(&env.endpoint).await,
         Err(ClientError::NotRunning { .. })
@@ -95,13 +106,20 @@ async fn sigterm_shuts_down_in_order_and_removes_the_socket() {
     let mut d = TestDaemon::start(&env).await;
     let client = DaemonClient::connect(&env.endpoint).await.unwrap();
     let mut events = client.watch().await.unwrap();
-    assert!(matches!(events.next().await, Some(Ok(Event::Snapshot { .. }))));
+    assert!(matches!(
+        events.next().await,
+        Some(Ok(Event::Snapshot { .. }))
+    ));
     let status = d.terminate();
     assert!(status.success(), "{status}\n{}", d.log());
     // Watchers hear about it before the stream ends.
     let mut saw_shutdown = false;
     while let Some(ev) = events.next().await {
-        if let Ok(Event::Delta { change: Change::ShuttingDown, .. }) = ev {
+        if let Ok(Event::Delta {
+            change: Change::ShuttingDown,
+            ..
+        }) = ev
+        {
             saw_shutdown = true;
         }
     }
@@ -125,7 +143,9 @@ async fn watch_delivers_the_snapshot_first_then_numbered_deltas() {
     };
     assert!(clients >= 1);
     let b = DaemonClient::connect(&env.endpoint).await.unwrap();
-    let next = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap();
     assert_eq!(
         next.map(|r| r.unwrap()),
         Some(Event::Delta {
@@ -136,7 +156,9 @@ async fn watch_delivers_the_snapshot_first_then_numbered_deltas() {
         })
     );
     drop(b);
-    let next = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap();
     assert!(
         matches!(next, Some(Ok(Event::Delta { seq: s, change: Change::ClientsChanged { connected_clients } })) if s == seq + 2 && connected_clients == clients),
         "{next:?}"
@@ -216,9 +238,12 @@ async fn the_daemon_refuses_calls_with_another_protocol_version() {
         let mut events = pb::events_client::EventsClient::new(channel.clone());
         let mut req = tonic::Request::new(pb::WatchRequest {});
         if let Some(h) = header {
-            req.metadata_mut().insert(PROTOCOL_HEADER, h.parse().unwrap());
+            req.metadata_mut()
+                .insert(PROTOCOL_HEADER, h.parse().unwrap());
         }
-        let status = events.watch(req).await.err().expect("must be refused");
+        let Err(status) = events.watch(req).await else {
+            panic!("a call with protocol header {header:?} must be refused");
+        };
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
         match ClientError::from_status(status) {
             ClientError::Rpc { reason, .. } => assert_eq!(reason, Reason::ProtocolMismatch),
@@ -240,7 +265,13 @@ fn status_json_autostarts_the_daemon_and_its_shape_is_pinned() {
     assert_eq!(keys(&v), ["client", "daemon", "socket"]);
     assert_eq!(
         keys(&v["daemon"]),
-        ["daemon_version", "environment", "pid", "protocol_version", "uptime_ms"]
+        [
+            "daemon_version",
+            "environment",
+            "pid",
+            "protocol_version",
+            "uptime_ms"
+        ]
     );
     assert_eq!(keys(&v["client"]), ["protocol_version", "version"]);
     assert_eq!(v["daemon"]["protocol_version"], epa_ipc::PROTOCOL_VERSION);
@@ -268,28 +299,50 @@ fn status_json_autostarts_the_daemon_and_its_shape_is_pinned() {
 #[test]
 fn human_errors_are_german_by_default_and_english_on_request() {
     let env = TestEnv::new();
-    let out = env.epa().env_remove("LC_ALL").env_remove("LC_MESSAGES").env("LANG", "C.UTF-8")
-        .args(["--no-autostart", "status"]).output().unwrap();
+    let out = env
+        .epa()
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "C.UTF-8")
+        .args(["--no-autostart", "status"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
-    assert!(err.contains("läuft nicht") && err.contains("Hinweis:"), "{err}");
+    assert!(
+        err.contains("läuft nicht") && err.contains("Hinweis:"),
+        "{err}"
+    );
     let out = env.run_epa(&["--no-autostart", "--lang", "en", "status"]);
     let err = stderr(&out);
-    assert!(err.contains("not running") && err.contains("Hint:"), "{err}");
+    assert!(
+        err.contains("not running") && err.contains("Hint:"),
+        "{err}"
+    );
 }
 
 /// Runs the naive peer against `socket`, optionally as `nobody`; (succeeded, stdout).
-async fn run_peer(peer: &std::path::Path, socket: &std::path::Path, as_nobody: bool) -> (bool, String) {
+async fn run_peer(
+    peer: &std::path::Path,
+    socket: &std::path::Path,
+    as_nobody: bool,
+) -> (bool, String) {
     let mut cmd = if as_nobody {
         let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(peer);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(peer);
         c
     } else {
         std::process::Command::new(peer)
     };
     cmd.arg(socket);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// The daemon checks the kernel's peer credentials on every accept. To test that check alone,
@@ -301,7 +354,11 @@ async fn a_connection_from_another_uid_is_refused() {
         eprintln!("SKIPPED: needs root to run a peer as another uid");
         return;
     }
-    if std::process::Command::new("setpriv").arg("--version").output().is_err() {
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: setpriv (util-linux) is not installed");
         return;
     }
@@ -324,10 +381,17 @@ async fn a_connection_from_another_uid_is_refused() {
     fs::set_permissions(env.run_dir(), fs::Permissions::from_mode(0o711)).unwrap();
     fs::set_permissions(env.socket(), fs::Permissions::from_mode(0o666)).unwrap();
     let (ok, text) = run_peer(&peer, env.socket(), true).await;
-    assert!(!ok && text.starts_with("ERR "), "nobody got through: {text}");
+    assert!(
+        !ok && text.starts_with("ERR "),
+        "nobody got through: {text}"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !d.log().contains("refused a connection from another user") {
-        assert!(std::time::Instant::now() < deadline, "no refusal logged:\n{}", d.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal logged:\n{}",
+            d.log()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(d.log().contains("uid=Some(65534)"), "{}", d.log());

@@ -74,7 +74,10 @@ pub async fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result<(), ClientError> {
                         stopped: false,
                         pid: None,
                     };
-                    out.print(&view, || out.t("Der Dienst läuft nicht.", "The service is not running.").to_owned());
+                    out.print(&view, || {
+                        out.t("Der Dienst läuft nicht.", "The service is not running.")
+                            .to_owned()
+                    });
                     return Ok(());
                 }
                 Err(e) => return Err(e),
@@ -87,7 +90,12 @@ pub async fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result<(), ClientError> {
                 stopped: true,
                 pid: Some(pid),
             };
-            out.print(&view, || format!("{} (PID {pid})", out.t("Dienst beendet.", "Service stopped.")));
+            out.print(&view, || {
+                format!(
+                    "{} (PID {pid})",
+                    out.t("Dienst beendet.", "Service stopped.")
+                )
+            });
         }
     }
     Ok(())

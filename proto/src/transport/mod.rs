@@ -41,8 +41,14 @@ pub enum TransportError {
         "no per-user runtime directory: XDG_RUNTIME_DIR is unset and neither /run/user/<uid> nor a cache directory is usable; pass --socket PATH (in a directory only you can access)"
     )]
     NoRuntimeDir,
-    #[error("socket path {path} is {len} bytes long; the limit is {max}; choose a shorter --socket")]
-    PathTooLong { path: PathBuf, len: usize, max: usize },
+    #[error(
+        "socket path {path} is {len} bytes long; the limit is {max}; choose a shorter --socket"
+    )]
+    PathTooLong {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -77,7 +83,11 @@ impl Endpoint {
     }
 
     fn sibling(&self, ext: &str) -> PathBuf {
-        let mut name = self.path.file_name().map(OsString::from).unwrap_or_default();
+        let mut name = self
+            .path
+            .file_name()
+            .map(OsString::from)
+            .unwrap_or_default();
         name.push(ext);
         self.path.with_file_name(name)
     }
@@ -261,10 +271,7 @@ impl AsyncWrite for IpcConn {
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
@@ -320,7 +327,10 @@ mod tests {
     #[test]
     fn sibling_paths() {
         let e = Endpoint::at("/x/epa-desktop/epad.sock");
-        assert_eq!(e.lock_path(), PathBuf::from("/x/epa-desktop/epad.sock.lock"));
+        assert_eq!(
+            e.lock_path(),
+            PathBuf::from("/x/epa-desktop/epad.sock.lock")
+        );
         assert_eq!(e.log_path(), PathBuf::from("/x/epa-desktop/epad.sock.log"));
         assert_eq!(e.dir(), Path::new("/x/epa-desktop"));
     }

@@ -110,7 +110,8 @@ pub fn bind(endpoint: &Endpoint) -> Result<Listener, TransportError> {
         .reclaim_name(true)
         .create_tokio()
         .map_err(io_err(format!("binding {}", path.display())))?;
-    let meta = fs::symlink_metadata(path).map_err(io_err(format!("inspecting {}", path.display())))?;
+    let meta =
+        fs::symlink_metadata(path).map_err(io_err(format!("inspecting {}", path.display())))?;
     if meta.mode() & 0o077 != 0 || meta.uid() != current_uid() {
         return Err(insecure(
             path,
@@ -191,7 +192,9 @@ impl Listener {
                 Ok(peer) => {
                     tracing::warn!(uid = ?peer.uid, pid = ?peer.pid, "refused a connection from another user");
                 }
-                Err(e) => tracing::warn!(error = %e, "refused a connection without peer credentials"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "refused a connection without peer credentials")
+                }
             }
         }
     }
@@ -224,7 +227,11 @@ pub fn check_before_connect(endpoint: &Endpoint) -> Result<bool, TransportError>
     if meta.uid() != current_uid() {
         return Err(insecure(
             path,
-            format!("belongs to uid {}, not to you (uid {})", meta.uid(), current_uid()),
+            format!(
+                "belongs to uid {}, not to you (uid {})",
+                meta.uid(),
+                current_uid()
+            ),
         ));
     }
     Ok(true)
@@ -249,7 +256,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn private_dir_is_created_0700_and_bad_dirs_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+    fn private_dir_is_created_0700_and_bad_dirs_are_refused()
+    -> Result<(), Box<dyn std::error::Error>> {
         let tmp = tempfile::tempdir()?;
         let d = tmp.path().join("a/b");
         ensure_private_dir(&d)?;
@@ -258,12 +266,18 @@ mod tests {
         let open = tmp.path().join("open");
         fs::create_dir(&open)?;
         fs::set_permissions(&open, fs::Permissions::from_mode(0o755))?;
-        let err = ensure_private_dir(&open).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = ensure_private_dir(&open)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("0755") && err.contains("chmod 700"), "{err}");
 
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&d, &link)?;
-        let err = ensure_private_dir(&link).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = ensure_private_dir(&link)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("symbolic link"), "{err}");
         Ok(())
     }

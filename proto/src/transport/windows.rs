@@ -51,7 +51,11 @@ impl Listener {
 
     pub async fn accept(&self) -> std::io::Result<IpcConn> {
         let stream = self.inner.accept().await?;
-        let pid = stream.peer_creds().ok().and_then(|c| c.pid()).map(|p| p as u32);
+        let pid = stream
+            .peer_creds()
+            .ok()
+            .and_then(|c| c.pid())
+            .map(|p| p as u32);
         Ok(IpcConn::new(stream, PeerInfo { uid: None, pid }))
     }
 }

@@ -32,7 +32,10 @@ fn main() -> ExitCode {
         eprintln!("usage: epa-test-peer SOCKET");
         return ExitCode::from(2);
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             println!("ERR runtime: {e}");
