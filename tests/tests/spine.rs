@@ -100,7 +100,9 @@ async fn an_open_or_symlinked_runtime_dir_is_refused() {
     assert!(matches!(r, Err(ClientError::Insecure { .. })), "{r:?}");
 }
 
-#[tokio::test]
+// Multi-threaded: `terminate()` blocks this thread while the client's connection task must
+// still answer the server's graceful-shutdown ping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_in_order_and_removes_the_socket() {
     let env = TestEnv::new();
     let mut d = TestDaemon::start(&env).await;
@@ -336,9 +338,21 @@ async fn run_peer(
         std::process::Command::new(peer)
     };
     cmd.arg(socket);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    // The copied binary may be "text file busy" for a moment: another test's fork can still
+    // hold the copy's write descriptor until that child execs.
+    let out = tokio::task::spawn_blocking(move || {
+        for _ in 0..100 {
+            match cmd.output() {
+                Err(e) if e.raw_os_error() == Some(26) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other.unwrap(),
+            }
+        }
+        panic!("the peer binary stayed busy");
+    })
+    .await
+    .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
