@@ -1,1 +1,3 @@
-fn main(){}
+fn main() -> Result<(), slint_build::CompileError> {
+    slint_build::compile("ui/main.slint")
+}

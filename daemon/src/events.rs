@@ -50,6 +50,11 @@ impl EventBus {
         self.publish_with(|_| change)
     }
 
+    /// Replaces the state without a change (start-up, before anyone subscribed).
+    pub fn reset_state(&self, state: DaemonState) {
+        self.lock().state = state;
+    }
+
     pub fn state(&self) -> DaemonState {
         self.lock().state.clone()
     }

@@ -3,7 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod events;
+pub mod legal;
 mod rpc;
+pub mod store;
+pub mod users;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +19,8 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use crate::events::{ClientGuard, EventBus, SUBSCRIBER_BUFFER};
+use crate::store::crypto::KdfParams;
+use crate::users::{Users, UsersError};
 
 /// Name of the environment that runs against the embedded sandbox.
 pub const DEMO_ENVIRONMENT: &str = "demo";
@@ -27,6 +32,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum DaemonError {
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error("opening the local users' store failed: {0}")]
+    Users(#[from] UsersError),
     #[error("no data directory: pass --data-dir PATH")]
     NoDataDir,
     #[error("serving the API failed: {0}")]
@@ -41,7 +48,14 @@ pub struct Config {
     pub endpoint: Endpoint,
     pub data_dir: PathBuf,
     pub environment: String,
+    /// Argon2id cost for new users and password changes.
+    pub kdf: KdfParams,
+    /// Local sessions die after this long without a call.
+    pub idle_timeout: Duration,
 }
+
+/// Default local-session idle timeout.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 impl Config {
     /// Default data directory: the XDG data dir (`~/.local/share/epa-desktop` on Linux).
@@ -56,24 +70,33 @@ pub struct Daemon {
     started: Instant,
     environment: String,
     bus: Arc<EventBus>,
+    users: Arc<Users>,
     shutdown: watch::Sender<bool>,
 }
 
 impl Daemon {
-    fn new(environment: String) -> Arc<Self> {
-        let bus = Arc::new(EventBus::new(
-            DaemonState {
-                environment: environment.clone(),
-                ..DaemonState::default()
-            },
-            SUBSCRIBER_BUFFER,
-        ));
-        Arc::new(Self {
+    fn new(config: &Config) -> Result<Arc<Self>, DaemonError> {
+        let bus = Arc::new(EventBus::new(DaemonState::default(), SUBSCRIBER_BUFFER));
+        let users = Users::open(
+            &config.data_dir,
+            config.kdf,
+            config.idle_timeout,
+            users::system_clock(),
+            Arc::clone(&bus),
+        )?;
+        let environment = config.environment.clone();
+        bus.reset_state(DaemonState {
+            environment: environment.clone(),
+            users: users.local_users(),
+            ..DaemonState::default()
+        });
+        Ok(Arc::new(Self {
             started: Instant::now(),
             environment,
             bus,
+            users,
             shutdown: watch::Sender::new(false),
-        })
+        }))
     }
 
     fn info(&self) -> pb::GetInfoResponse {
@@ -91,6 +114,19 @@ impl Daemon {
         if !self.shutdown.send_replace(true) {
             self.bus.publish(Change::ShuttingDown);
         }
+    }
+
+    /// Ends idle local sessions, on a period well below the timeout.
+    fn spawn_idle_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let daemon = Arc::clone(self);
+        let period = (daemon.users.idle_timeout() / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                daemon.users.expire_idle();
+            }
+        })
     }
 }
 
@@ -115,6 +151,9 @@ pub struct Bound {
 pub fn bind(config: Config) -> Result<Bound, DaemonError> {
     let listener = transport::bind(&config.endpoint)?;
     transport::ensure_private_dir(&config.data_dir)?;
+    if config.kdf != KdfParams::DEFAULT {
+        tracing::warn!(?config.kdf, "non-default key-derivation cost: for tests only");
+    }
     tracing::info!(
         socket = %config.endpoint.path().display(),
         data_dir = %config.data_dir.display(),
@@ -122,10 +161,8 @@ pub fn bind(config: Config) -> Result<Bound, DaemonError> {
         pid = std::process::id(),
         "epad listening"
     );
-    Ok(Bound {
-        listener,
-        daemon: Daemon::new(config.environment),
-    })
+    let daemon = Daemon::new(&config)?;
+    Ok(Bound { listener, daemon })
 }
 
 impl Bound {
@@ -142,6 +179,7 @@ impl Bound {
             .incoming()
             .map(move |conn| conn.map(|c| c.with_guard(ClientGuard::new(Arc::clone(&bus)))));
         let mut stop = daemon.shutdown.subscribe();
+        let sweeper = daemon.spawn_idle_sweeper();
         let server = tonic::transport::Server::builder()
             .add_service(pb::daemon_server::DaemonServer::new(rpc::DaemonRpc(
                 Arc::clone(&daemon),
@@ -150,22 +188,31 @@ impl Bound {
                 rpc::EventsRpc(Arc::clone(&daemon)),
                 rpc::check_protocol,
             ))
+            .add_service(pb::users_server::UsersServer::with_interceptor(
+                rpc::UsersRpc(Arc::clone(&daemon.users)),
+                rpc::check_protocol,
+            ))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop.wait_for(|s| *s).await;
             });
         tokio::pin!(server);
         let mut stopping = daemon.shutdown.subscribe();
-        tokio::select! {
-            r = &mut server => return r.map_err(DaemonError::from),
-            _ = stopping.wait_for(|s| *s) => {}
-        }
-        match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
-            Ok(r) => r.map_err(DaemonError::from),
-            Err(_) => {
-                tracing::warn!("open calls did not finish in time; closing them");
-                Ok(())
+        let result = tokio::select! {
+            r = &mut server => r.map_err(DaemonError::from),
+            _ = stopping.wait_for(|s| *s) => {
+                match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
+                    Ok(r) => r.map_err(DaemonError::from),
+                    Err(_) => {
+                        tracing::warn!("open calls did not finish in time; closing them");
+                        Ok(())
+                    }
+                }
             }
-        }
+        };
+        // Last: no call can reach a vault any more; wipe the keys.
+        sweeper.abort();
+        daemon.users.lock_all();
+        result
     }
 }
 

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use epa_daemon::{Config, DEMO_ENVIRONMENT, DaemonError};
+use epa_daemon::store::crypto::KdfParams;
+use epa_daemon::{Config, DEFAULT_IDLE_TIMEOUT, DEMO_ENVIRONMENT, DaemonError};
 use epa_ipc::autostart::EXIT_ALREADY_RUNNING;
 use epa_ipc::transport::{Endpoint, TransportError};
 
@@ -22,6 +24,12 @@ struct Args {
     /// Log filter, e.g. `info`, `debug` or `epa_daemon=trace`.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log_level: String,
+    /// Lock a local user after this many seconds without a call.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    idle_timeout: u64,
+    /// Cheap key derivation for test suites. Never use it for real data.
+    #[arg(long, hide = true)]
+    insecure_test_kdf: bool,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +61,12 @@ fn main() -> ExitCode {
         endpoint,
         data_dir,
         environment: DEMO_ENVIRONMENT.to_owned(),
+        kdf: if args.insecure_test_kdf {
+            KdfParams::TEST_ONLY
+        } else {
+            KdfParams::DEFAULT
+        },
+        idle_timeout: Duration::from_secs(args.idle_timeout),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

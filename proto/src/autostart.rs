@@ -64,6 +64,9 @@ pub async fn connect_or_start(
 }
 
 /// Spawns `epad` for `endpoint` and waits for it to answer.
+///
+/// A daemon that is still shutting down holds the lock for a moment; the new one then exits
+/// with [`EXIT_ALREADY_RUNNING`] and is spawned again once the socket stays silent.
 pub async fn start(
     endpoint: &Endpoint,
     client_name: &str,
@@ -71,7 +74,44 @@ pub async fn start(
 ) -> Result<DaemonClient, ClientError> {
     transport::ensure_private_dir(endpoint.dir())?;
     let log_path = endpoint.log_path();
-    let log = open_log(&log_path).map_err(|e| ClientError::StartFailed {
+    let deadline = Instant::now() + autostart.timeout;
+    let mut child = Some(spawn(endpoint, autostart, &log_path)?);
+    let mut delay = Duration::from_millis(5);
+    loop {
+        match DaemonClient::connect_as(endpoint, client_name).await {
+            Err(ClientError::NotRunning { .. }) => {}
+            result => return result,
+        }
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if status.code() != Some(EXIT_ALREADY_RUNNING) {
+                return Err(ClientError::StartFailed {
+                    detail: format!("epad exited ({status}): {}", log_tail(&log_path)),
+                });
+            }
+            child = None;
+        } else if child.is_none() {
+            child = Some(spawn(endpoint, autostart, &log_path)?);
+        }
+        if Instant::now() >= deadline {
+            return Err(ClientError::StartFailed {
+                detail: format!(
+                    "epad did not answer within {} s; its log is {}",
+                    autostart.timeout.as_secs(),
+                    log_path.display()
+                ),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(100));
+    }
+}
+
+fn spawn(
+    endpoint: &Endpoint,
+    autostart: &Autostart,
+    log_path: &Path,
+) -> Result<tokio::process::Child, ClientError> {
+    let log = open_log(log_path).map_err(|e| ClientError::StartFailed {
         detail: format!("cannot write {}: {e}", log_path.display()),
     })?;
     let exe = autostart.exe();
@@ -86,36 +126,9 @@ pub async fn start(
     // Its own process group: a Ctrl-C in the client's terminal must not kill the daemon.
     #[cfg(unix)]
     cmd.process_group(0);
-    let mut child = cmd.spawn().map_err(|e| ClientError::StartFailed {
+    cmd.spawn().map_err(|e| ClientError::StartFailed {
         detail: format!("cannot run {}: {e}", exe.display()),
-    })?;
-
-    let deadline = Instant::now() + autostart.timeout;
-    let mut delay = Duration::from_millis(5);
-    loop {
-        match DaemonClient::connect_as(endpoint, client_name).await {
-            Err(ClientError::NotRunning { .. }) => {}
-            result => return result,
-        }
-        if let Ok(Some(status)) = child.try_wait()
-            && status.code() != Some(EXIT_ALREADY_RUNNING)
-        {
-            return Err(ClientError::StartFailed {
-                detail: format!("epad exited ({status}): {}", log_tail(&log_path)),
-            });
-        }
-        if Instant::now() >= deadline {
-            return Err(ClientError::StartFailed {
-                detail: format!(
-                    "epad did not answer within {} s; its log is {}",
-                    autostart.timeout.as_secs(),
-                    log_path.display()
-                ),
-            });
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(100));
-    }
+    })
 }
 
 fn open_log(path: &Path) -> std::io::Result<std::fs::File> {

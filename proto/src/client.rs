@@ -15,26 +15,36 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Uri};
 
 use crate::transport::{self, Endpoint, TransportError};
-use crate::types::{DaemonInfo, Event};
+use crate::i18n::Lang;
+use crate::secret::{Password, SESSION_HEADER, SessionToken};
+use crate::types::{DaemonInfo, Event, LegalText, TermsState, Unlocked, UserList, UserSummary};
 use crate::{ClientError, PROTOCOL_HEADER, PROTOCOL_VERSION, pb};
 
 /// How long a unary call may take before the daemon counts as hung.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Stamps every request with our protocol version.
-#[derive(Clone, Copy, Debug)]
-pub struct ProtocolHeader;
+/// Stamps every request with our protocol version and, once unlocked, the session token.
+#[derive(Clone, Default)]
+struct ClientHeaders {
+    session: Option<Arc<SessionToken>>,
+}
 
-impl Interceptor for ProtocolHeader {
+impl Interceptor for ClientHeaders {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         req.metadata_mut()
             .insert(PROTOCOL_HEADER, MetadataValue::from(PROTOCOL_VERSION));
+        if let Some(token) = &self.session {
+            let mut v = MetadataValue::try_from(token.expose())
+                .map_err(|_| tonic::Status::invalid_argument("malformed session token"))?;
+            v.set_sensitive(true);
+            req.metadata_mut().insert(SESSION_HEADER, v);
+        }
         Ok(req)
     }
 }
 
-type Svc = InterceptedService<Channel, ProtocolHeader>;
+type Svc = InterceptedService<Channel, ClientHeaders>;
 
 /// A stream of `Events.Watch` messages.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, ClientError>> + Send>>;
@@ -42,7 +52,8 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, ClientError>> + S
 /// A connected, version-checked client of one daemon.
 #[derive(Clone)]
 pub struct DaemonClient {
-    svc: Svc,
+    channel: Channel,
+    headers: ClientHeaders,
     endpoint: Endpoint,
     info: DaemonInfo,
 }
@@ -66,8 +77,11 @@ impl DaemonClient {
     /// [`connect`](Self::connect) with a client name for the daemon's log.
     pub async fn connect_as(endpoint: &Endpoint, client_name: &str) -> Result<Self, ClientError> {
         let channel = open_channel(endpoint).await?;
-        let svc = InterceptedService::new(channel, ProtocolHeader);
-        let mut rpc = pb::daemon_client::DaemonClient::new(svc.clone());
+        let headers = ClientHeaders::default();
+        let mut rpc = pb::daemon_client::DaemonClient::new(InterceptedService::new(
+            channel.clone(),
+            headers.clone(),
+        ));
         let mut req = tonic::Request::new(pb::GetInfoRequest {
             client_protocol_version: PROTOCOL_VERSION,
             client_name: client_name.to_owned(),
@@ -88,10 +102,26 @@ impl DaemonClient {
             });
         }
         Ok(Self {
-            svc,
+            channel,
+            headers,
             endpoint: endpoint.clone(),
             info,
         })
+    }
+
+    fn svc(&self) -> Svc {
+        InterceptedService::new(self.channel.clone(), self.headers.clone())
+    }
+
+    fn users(&self) -> pb::users_client::UsersClient<Svc> {
+        pb::users_client::UsersClient::new(self.svc())
+    }
+
+    /// The same connection, acting for the user `token` unlocked.
+    pub fn with_session(&self, token: SessionToken) -> Self {
+        let mut c = self.clone();
+        c.headers.session = Some(Arc::new(token));
+        c
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -105,7 +135,7 @@ impl DaemonClient {
 
     /// A fresh `GetInfo` (uptime changes).
     pub async fn get_info(&self) -> Result<DaemonInfo, ClientError> {
-        let mut rpc = pb::daemon_client::DaemonClient::new(self.svc.clone());
+        let mut rpc = pb::daemon_client::DaemonClient::new(self.svc());
         let resp = rpc
             .get_info(timed(pb::GetInfoRequest {
                 client_protocol_version: PROTOCOL_VERSION,
@@ -118,7 +148,7 @@ impl DaemonClient {
 
     /// Asks the daemon to shut down in order. Returns when it has accepted the request.
     pub async fn shutdown(&self) -> Result<(), ClientError> {
-        let mut rpc = pb::daemon_client::DaemonClient::new(self.svc.clone());
+        let mut rpc = pb::daemon_client::DaemonClient::new(self.svc());
         rpc.shutdown(timed(pb::ShutdownRequest {}))
             .await
             .map_err(ClientError::from_status)?;
@@ -127,7 +157,7 @@ impl DaemonClient {
 
     /// Subscribes to the daemon's state: a snapshot first, then numbered deltas.
     pub async fn watch(&self) -> Result<EventStream, ClientError> {
-        let mut rpc = pb::events_client::EventsClient::new(self.svc.clone());
+        let mut rpc = pb::events_client::EventsClient::new(self.svc());
         let stream = rpc
             .watch(pb::WatchRequest {})
             .await
@@ -137,6 +167,152 @@ impl DaemonClient {
             Ok(ev) => Event::try_from(ev),
             Err(status) => Err(ClientError::from_status(status)),
         })))
+    }
+}
+
+impl DaemonClient {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<UserSummary, ClientError> {
+        let r = self
+            .users()
+            .create_user(timed(pb::CreateUserRequest {
+                username: username.to_owned(),
+                password: password.expose().to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        r.user
+            .map(UserSummary::from)
+            .ok_or_else(|| ClientError::Malformed("CreateUser without user".into()))
+    }
+
+    pub async fn list_users(&self) -> Result<UserList, ClientError> {
+        let r = self
+            .users()
+            .list_users(timed(pb::ListUsersRequest {}))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        Ok(UserList {
+            users: r.users.into_iter().map(UserSummary::from).collect(),
+            damaged_entries: r.damaged_entries,
+        })
+    }
+
+    /// Unlocks `username`'s vault; the token authorises later calls ([`Self::with_session`]).
+    pub async fn unlock(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<(SessionToken, Unlocked), ClientError> {
+        let r = self
+            .users()
+            .unlock(timed(pb::UnlockRequest {
+                username: username.to_owned(),
+                password: password.expose().to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        let (Some(user), Some(terms)) = (r.user, r.terms) else {
+            return Err(ClientError::Malformed("Unlock without user or terms".into()));
+        };
+        Ok((
+            SessionToken::new(r.session_token),
+            Unlocked {
+                user: user.into(),
+                terms: terms.into(),
+                idle_timeout_s: r.idle_timeout_s,
+            },
+        ))
+    }
+
+    /// Locks the session's user (every session of that user ends).
+    pub async fn lock(&self) -> Result<(), ClientError> {
+        self.users()
+            .lock(timed(pb::LockRequest {}))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(())
+    }
+
+    pub async fn change_password(&self, old: &Password, new: &Password) -> Result<(), ClientError> {
+        self.users()
+            .change_password(timed(pb::ChangePasswordRequest {
+                old_password: old.expose().to_owned(),
+                new_password: new.expose().to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, username: &str, password: &Password) -> Result<(), ClientError> {
+        self.users()
+            .delete_user(timed(pb::DeleteUserRequest {
+                username: username.to_owned(),
+                password: password.expose().to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(())
+    }
+
+    pub async fn accept_terms(&self, version: &str) -> Result<TermsState, ClientError> {
+        let r = self
+            .users()
+            .accept_terms(timed(pb::AcceptTermsRequest {
+                version: version.to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        r.terms
+            .map(TermsState::from)
+            .ok_or_else(|| ClientError::Malformed("AcceptTerms without terms".into()))
+    }
+
+    /// The legal texts in `lang`, and the version of the terms of use currently in force.
+    pub async fn legal_texts(&self, lang: Lang) -> Result<(Vec<LegalText>, String), ClientError> {
+        let r = self
+            .users()
+            .get_legal_texts(timed(pb::GetLegalTextsRequest {
+                lang: lang.pick("de", "en").to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        Ok((
+            r.texts.into_iter().map(LegalText::from).collect(),
+            r.current_terms_version,
+        ))
+    }
+
+    pub async fn set_preference(&self, key: &str, value: &str) -> Result<(), ClientError> {
+        self.users()
+            .set_preference(timed(pb::SetPreferenceRequest {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(())
+    }
+
+    pub async fn get_preference(&self, key: &str) -> Result<Option<String>, ClientError> {
+        let r = self
+            .users()
+            .get_preference(timed(pb::GetPreferenceRequest {
+                key: key.to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        Ok(r.found.then_some(r.value))
     }
 }
 

@@ -12,38 +12,65 @@ use crate::pb;
 /// gRPC status codes, re-exported so clients need no tonic dependency.
 pub use tonic::Code;
 
-/// Stable machine reasons. The strings are part of the contract (CLI `--json`, scripts).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Reason {
-    /// Client and daemon speak different `epa.desktop` protocol versions.
-    ProtocolMismatch,
-    /// The daemon is shutting down and takes no new work.
-    ShuttingDown,
-    /// A bug or an unexpected local failure in the daemon; details are in its log.
-    Internal,
-    /// A reason this client does not know yet (newer daemon).
-    Other(String),
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal,)*) => {
+        /// Stable machine reasons. The strings are part of the contract (CLI `--json`, scripts).
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Reason {
+            $($(#[$doc])* $variant,)*
+            /// A reason this client does not know yet (newer daemon).
+            Other(String),
+        }
+
+        impl Reason {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Reason::$variant => $text,)*
+                    Reason::Other(s) => s,
+                }
+            }
+
+            pub fn parse(s: &str) -> Self {
+                match s {
+                    $($text => Reason::$variant,)*
+                    other => Reason::Other(other.to_owned()),
+                }
+            }
+
+            /// Every known reason (for exhaustive tests of texts and mappings).
+            pub const KNOWN: &'static [Reason] = &[$(Reason::$variant,)*];
+        }
+    };
 }
 
-impl Reason {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Reason::ProtocolMismatch => "PROTOCOL_MISMATCH",
-            Reason::ShuttingDown => "SHUTTING_DOWN",
-            Reason::Internal => "INTERNAL",
-            Reason::Other(s) => s,
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "PROTOCOL_MISMATCH" => Reason::ProtocolMismatch,
-            "SHUTTING_DOWN" => Reason::ShuttingDown,
-            "INTERNAL" => Reason::Internal,
-            other => Reason::Other(other.to_owned()),
-        }
-    }
+reasons! {
+    /// Client and daemon speak different `epa.desktop` protocol versions.
+    ProtocolMismatch = "PROTOCOL_MISMATCH",
+    /// The daemon is shutting down and takes no new work.
+    ShuttingDown = "SHUTTING_DOWN",
+    /// A bug or an unexpected local failure in the daemon; details are in its log.
+    Internal = "INTERNAL",
+    /// Writing to or reading from the local store failed (disk full, I/O error).
+    StorageFailed = "STORAGE_FAILED",
+    UsernameInvalid = "USERNAME_INVALID",
+    UsernameTaken = "USERNAME_TAKEN",
+    PasswordTooShort = "PASSWORD_TOO_SHORT",
+    PasswordTooLong = "PASSWORD_TOO_LONG",
+    PasswordEqualsUsername = "PASSWORD_EQUALS_USERNAME",
+    PasswordTooCommon = "PASSWORD_TOO_COMMON",
+    UserNotFound = "USER_NOT_FOUND",
+    /// Metadata: `failures_before_backoff`.
+    WrongPassword = "WRONG_PASSWORD",
+    /// Too many wrong passwords. Metadata: `retry_after_s`, `retry_at_unix`.
+    UnlockBackoff = "UNLOCK_BACKOFF",
+    /// No valid local session: unlock the user first (or again, after the idle timeout).
+    Locked = "LOCKED",
+    TermsNotAccepted = "TERMS_NOT_ACCEPTED",
+    TermsVersionUnknown = "TERMS_VERSION_UNKNOWN",
+    /// A record failed its integrity check.
+    VaultDamaged = "VAULT_DAMAGED",
+    PreferenceInvalid = "PREFERENCE_INVALID",
 }
 
 impl fmt::Display for Reason {

@@ -108,15 +108,28 @@ pub fn describe(err: &ClientError, lang: Lang) -> UserMessage {
             "Try again; is the service still running (`epa daemon status`)?",
         ),
         ClientError::Rpc {
-            reason, message, ..
+            reason,
+            message,
+            metadata,
+            ..
         } => {
-            let (de, en, hde, hen) = reason_text(reason);
-            m(
-                format!("{de} ({message})"),
-                format!("{en} ({message})"),
-                hde,
-                hen,
-            )
+            let (de, en, hde, hen) = reason_text(reason, metadata);
+            let text = match lang {
+                Lang::De => de,
+                Lang::En => en,
+            };
+            UserMessage {
+                // The daemon's own words only where our text is generic.
+                text: if matches!(reason, Reason::Other(_) | Reason::Internal | Reason::StorageFailed) {
+                    format!("{text} ({message})")
+                } else {
+                    text
+                },
+                hint: match lang {
+                    Lang::De => hde,
+                    Lang::En => hen,
+                },
+            }
         }
         ClientError::Malformed(detail) => m(
             format!("Unverständliche Antwort des ePA-Dienstes: {detail}"),
@@ -127,29 +140,132 @@ pub fn describe(err: &ClientError, lang: Lang) -> UserMessage {
     }
 }
 
-fn reason_text(reason: &Reason) -> (&'static str, &'static str, &'static str, &'static str) {
+fn reason_text(
+    reason: &Reason,
+    meta: &std::collections::BTreeMap<String, String>,
+) -> (String, String, String, String) {
+    let get = |k: &str| meta.get(k).map(String::as_str).unwrap_or("?");
+    let t = |de: &str, en: &str, hde: &str, hen: &str| {
+        (de.to_owned(), en.to_owned(), hde.to_owned(), hen.to_owned())
+    };
     match reason {
-        Reason::ProtocolMismatch => (
-            "Dienst und Programm sprechen verschiedene Protokollversionen",
-            "Service and program speak different protocol versions",
+        Reason::ProtocolMismatch => t(
+            "Dienst und Programm sprechen verschiedene Protokollversionen.",
+            "Service and program speak different protocol versions.",
             "Starten Sie den Dienst neu: `epa daemon stop`.",
             "Restart the service: `epa daemon stop`.",
         ),
-        Reason::ShuttingDown => (
-            "Der ePA-Dienst wird gerade beendet",
-            "The ePA service is shutting down",
+        Reason::ShuttingDown => t(
+            "Der ePA-Dienst wird gerade beendet.",
+            "The ePA service is shutting down.",
             "Versuchen Sie es gleich noch einmal.",
             "Try again in a moment.",
         ),
-        Reason::Internal => (
-            "Interner Fehler im ePA-Dienst",
-            "Internal error in the ePA service",
+        Reason::Internal => t(
+            "Interner Fehler im ePA-Dienst.",
+            "Internal error in the ePA service.",
             "Details stehen im Protokoll des Dienstes.",
             "Details are in the service's log.",
         ),
-        Reason::Other(_) => (
-            "Der ePA-Dienst hat die Anfrage abgelehnt",
-            "The ePA service refused the request",
+        Reason::StorageFailed => t(
+            "Der lokale Speicher konnte nicht gelesen oder geschrieben werden.",
+            "The local store could not be read or written.",
+            "Prüfen Sie freien Speicherplatz und Rechte des Datenverzeichnisses; es ging nichts verloren, was bestätigt wurde.",
+            "Check free disk space and the data directory's permissions; nothing acknowledged was lost.",
+        ),
+        Reason::UsernameInvalid => t(
+            "Dieser Benutzername ist nicht zulässig.",
+            "This user name is not allowed.",
+            "Verwenden Sie 1 bis 64 Zeichen ohne Steuerzeichen und ohne Leerzeichen am Anfang oder Ende.",
+            "Use 1 to 64 characters, no control characters, no spaces at the start or end.",
+        ),
+        Reason::UsernameTaken => t(
+            "Diesen Benutzernamen gibt es auf diesem PC schon (Groß-/Kleinschreibung zählt nicht).",
+            "This user name already exists on this PC (case does not matter).",
+            "Wählen Sie einen anderen Namen oder melden Sie sich mit dem vorhandenen an.",
+            "Choose another name, or log in with the existing one.",
+        ),
+        Reason::PasswordTooShort => t(
+            "Das Passwort ist zu kurz.",
+            "The password is too short.",
+            "Verwenden Sie mindestens 10 Zeichen.",
+            "Use at least 10 characters.",
+        ),
+        Reason::PasswordTooLong => t(
+            "Das Passwort ist zu lang.",
+            "The password is too long.",
+            "Verwenden Sie höchstens 1024 Bytes.",
+            "Use at most 1024 bytes.",
+        ),
+        Reason::PasswordEqualsUsername => t(
+            "Das Passwort darf nicht der Benutzername sein.",
+            "The password must not be the user name.",
+            "Wählen Sie ein Passwort, das niemand erraten kann.",
+            "Choose a password nobody can guess.",
+        ),
+        Reason::PasswordTooCommon => t(
+            "Dieses Passwort ist zu verbreitet.",
+            "This password is too common.",
+            "Wählen Sie ein Passwort, das nicht auf Listen häufiger Passwörter steht, z. B. einen Satz aus mehreren Wörtern.",
+            "Choose a password that is not on lists of common passwords, e.g. a sentence of several words.",
+        ),
+        Reason::UserNotFound => t(
+            "Diesen lokalen Benutzer gibt es nicht.",
+            "No such local user.",
+            "`epa user list` zeigt die Benutzer dieses PCs; `epa user create` legt einen an.",
+            "`epa user list` shows this PC's users; `epa user create` creates one.",
+        ),
+        Reason::WrongPassword => (
+            "Das Passwort ist falsch.".to_owned(),
+            "Wrong password.".to_owned(),
+            format!(
+                "Noch {} Versuch(e), danach müssen Sie jeweils länger warten.",
+                get("failures_before_backoff")
+            ),
+            format!(
+                "{} attempt(s) left before each retry means a growing wait.",
+                get("failures_before_backoff")
+            ),
+        ),
+        Reason::UnlockBackoff => (
+            "Zu viele falsche Passwörter.".to_owned(),
+            "Too many wrong passwords.".to_owned(),
+            format!("Versuchen Sie es in {} Sekunden erneut.", get("retry_after_s")),
+            format!("Try again in {} seconds.", get("retry_after_s")),
+        ),
+        Reason::Locked => t(
+            "Sie sind nicht angemeldet (oder wurden wegen Inaktivität abgemeldet).",
+            "You are not logged in (or were logged out after inactivity).",
+            "Melden Sie sich an: `epa user login NAME`.",
+            "Log in: `epa user login NAME`.",
+        ),
+        Reason::TermsNotAccepted => t(
+            "Sie haben die aktuellen Nutzungsbedingungen noch nicht angenommen.",
+            "You have not accepted the current terms of use yet.",
+            "Lesen und akzeptieren Sie sie: `epa user terms --accept`.",
+            "Read and accept them: `epa user terms --accept`.",
+        ),
+        Reason::TermsVersionUnknown => t(
+            "Diese Version der Nutzungsbedingungen gibt es nicht.",
+            "There is no such version of the terms of use.",
+            "Akzeptieren Sie die aktuelle Version (`epa user terms`).",
+            "Accept the current version (`epa user terms`).",
+        ),
+        Reason::VaultDamaged => t(
+            "Ein Eintrag im verschlüsselten Speicher ist beschädigt.",
+            "An entry in the encrypted store is damaged.",
+            "Die übrigen Daten sind lesbar. Stellen Sie das Datenverzeichnis aus einer Sicherung wieder her, falls Sie eine haben.",
+            "The other data is readable. Restore the data directory from a backup if you have one.",
+        ),
+        Reason::PreferenceInvalid => t(
+            "Diese Einstellung ist nicht zulässig.",
+            "This setting is not valid.",
+            "Namen: 1–64 Zeichen aus a–z, 0–9, '.', '_', '-'; Werte höchstens 64 KiB.",
+            "Names: 1–64 characters from a–z, 0–9, '.', '_', '-'; values at most 64 KiB.",
+        ),
+        Reason::Other(_) => t(
+            "Der ePA-Dienst hat die Anfrage abgelehnt.",
+            "The ePA service refused the request.",
             "Aktualisieren Sie dieses Programm.",
             "Update this program.",
         ),
@@ -167,6 +283,19 @@ mod tests {
         assert_eq!(Lang::detect(Some("fr")), Lang::De);
         assert_eq!(Lang::parse("en_GB.UTF-8"), Some(Lang::En));
         assert_eq!(Lang::parse("C.UTF-8"), None);
+    }
+
+    #[test]
+    fn every_reason_has_its_own_text_in_both_languages() {
+        let meta = std::collections::BTreeMap::new();
+        for r in Reason::KNOWN {
+            let (de, en, hde, hen) = reason_text(r, &meta);
+            assert!(!de.is_empty() && !en.is_empty() && !hde.is_empty() && !hen.is_empty());
+            assert_ne!(de, en, "{r:?}");
+            if *r != Reason::Internal {
+                assert_ne!(de, reason_text(&Reason::Internal, &meta).0, "{r:?}");
+            }
+        }
     }
 
     #[test]

@@ -8,11 +8,13 @@ pub mod autostart;
 pub mod client;
 pub mod error;
 pub mod i18n;
+pub mod secret;
 pub mod transport;
 pub mod types;
 
 pub use client::DaemonClient;
 pub use error::{ClientError, ErrorCategory, Reason};
+pub use secret::{Password, SessionToken};
 pub use transport::Endpoint;
 
 /// Version of the `epa.desktop.v1` API. Bumped on every incompatible change; client and daemon

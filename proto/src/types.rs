@@ -49,16 +49,63 @@ pub struct DaemonState {
     pub environment: String,
     pub connected_clients: u32,
     pub shutting_down: bool,
+    pub users: Vec<LocalUser>,
+}
+
+/// A local user as every client may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalUser {
+    pub username: String,
+    pub unlocked: bool,
 }
 
 impl DaemonState {
     pub fn apply(&mut self, change: &Change) {
+        let set_unlocked = |users: &mut Vec<LocalUser>, name: &str, unlocked: bool| {
+            for u in users.iter_mut().filter(|u| u.username == name) {
+                u.unlocked = unlocked;
+            }
+        };
         match change {
             Change::ClientsChanged { connected_clients } => {
                 self.connected_clients = *connected_clients;
             }
             Change::ShuttingDown => self.shutting_down = true,
+            Change::UserUnlocked { username } => set_unlocked(&mut self.users, username, true),
+            Change::UserLocked { username, .. } => set_unlocked(&mut self.users, username, false),
+            Change::UsersChanged { users } => self.users.clone_from(users),
         }
+    }
+}
+
+/// Why a vault was locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockCause {
+    /// Asked for (`Lock`).
+    Lock,
+    /// The idle timeout passed.
+    Idle,
+    /// The password changed; other sessions must unlock again.
+    PasswordChanged,
+    /// The user was deleted.
+    Deleted,
+}
+
+impl LockCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockCause::Lock => "lock",
+            LockCause::Idle => "idle",
+            LockCause::PasswordChanged => "password_changed",
+            LockCause::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Lock, Self::Idle, Self::PasswordChanged, Self::Deleted]
+            .into_iter()
+            .find(|c| c.as_str() == s)
     }
 }
 
@@ -68,6 +115,9 @@ impl DaemonState {
 pub enum Change {
     ClientsChanged { connected_clients: u32 },
     ShuttingDown,
+    UserUnlocked { username: String },
+    UserLocked { username: String, cause: LockCause },
+    UsersChanged { users: Vec<LocalUser> },
 }
 
 /// One message of `Events.Watch`.
@@ -88,12 +138,31 @@ impl Event {
     }
 }
 
+impl From<pb::LocalUser> for LocalUser {
+    fn from(u: pb::LocalUser) -> Self {
+        Self {
+            username: u.username,
+            unlocked: u.unlocked,
+        }
+    }
+}
+
+impl From<&LocalUser> for pb::LocalUser {
+    fn from(u: &LocalUser) -> Self {
+        Self {
+            username: u.username.clone(),
+            unlocked: u.unlocked,
+        }
+    }
+}
+
 impl From<pb::Snapshot> for DaemonState {
     fn from(s: pb::Snapshot) -> Self {
         Self {
             environment: s.environment,
             connected_clients: s.connected_clients,
             shutting_down: s.shutting_down,
+            users: s.users.into_iter().map(LocalUser::from).collect(),
         }
     }
 }
@@ -104,6 +173,7 @@ impl From<&DaemonState> for pb::Snapshot {
             environment: s.environment.clone(),
             connected_clients: s.connected_clients,
             shutting_down: s.shutting_down,
+            users: s.users.iter().map(pb::LocalUser::from).collect(),
         }
     }
 }
@@ -116,6 +186,16 @@ impl From<&Change> for pb::Delta {
                 connected_clients: *connected_clients,
             }),
             Change::ShuttingDown => P::ShuttingDown(pb::ShuttingDown {}),
+            Change::UserUnlocked { username } => P::UserUnlocked(pb::UserUnlocked {
+                username: username.clone(),
+            }),
+            Change::UserLocked { username, cause } => P::UserLocked(pb::UserLocked {
+                username: username.clone(),
+                cause: cause.as_str().to_owned(),
+            }),
+            Change::UsersChanged { users } => P::UsersChanged(pb::UsersChanged {
+                users: users.iter().map(pb::LocalUser::from).collect(),
+            }),
         };
         Self {
             change: Some(change),
@@ -139,6 +219,18 @@ impl TryFrom<pb::WatchEvent> for Event {
                         connected_clients: c.connected_clients,
                     },
                     Some(P::ShuttingDown(_)) => Change::ShuttingDown,
+                    Some(P::UserUnlocked(u)) => Change::UserUnlocked {
+                        username: u.username,
+                    },
+                    Some(P::UserLocked(u)) => Change::UserLocked {
+                        username: u.username,
+                        cause: LockCause::parse(&u.cause).ok_or_else(|| {
+                            ClientError::Malformed(format!("unknown lock cause {:?}", u.cause))
+                        })?,
+                    },
+                    Some(P::UsersChanged(u)) => Change::UsersChanged {
+                        users: u.users.into_iter().map(LocalUser::from).collect(),
+                    },
                     None => return Err(ClientError::Malformed("delta without a change".into())),
                 };
                 Ok(Event::Delta { seq: e.seq, change })
@@ -163,6 +255,80 @@ impl From<&Event> for pb::WatchEvent {
     }
 }
 
+/// A local user as listed by `ListUsers` (nothing secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub username: String,
+    pub created_unix: u64,
+    /// Version of the terms of use accepted, if any.
+    pub terms_accepted_version: Option<String>,
+    pub unlocked: bool,
+}
+
+impl From<pb::UserSummary> for UserSummary {
+    fn from(u: pb::UserSummary) -> Self {
+        Self {
+            username: u.username,
+            created_unix: u.created_unix,
+            terms_accepted_version: Some(u.terms_accepted_version).filter(|v| !v.is_empty()),
+            unlocked: u.unlocked,
+        }
+    }
+}
+
+/// Whether the user still has to accept the current terms of use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermsState {
+    pub accepted_version: Option<String>,
+    pub current_version: String,
+    pub acceptance_required: bool,
+}
+
+impl From<pb::TermsState> for TermsState {
+    fn from(t: pb::TermsState) -> Self {
+        Self {
+            accepted_version: Some(t.accepted_version).filter(|v| !v.is_empty()),
+            current_version: t.current_version,
+            acceptance_required: t.acceptance_required,
+        }
+    }
+}
+
+/// What `Unlock` tells besides the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unlocked {
+    pub user: UserSummary,
+    pub terms: TermsState,
+    pub idle_timeout_s: u64,
+}
+
+/// The local users, plus how many directory entries could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserList {
+    pub users: Vec<UserSummary>,
+    pub damaged_entries: u32,
+}
+
+/// One of the legal texts shipped with the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalText {
+    pub id: String,
+    pub title: String,
+    pub version: String,
+    pub body: String,
+}
+
+impl From<pb::LegalText> for LegalText {
+    fn from(t: pb::LegalText) -> Self {
+        Self {
+            id: t.id,
+            title: t.title,
+            version: t.version,
+            body: t.body,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +342,10 @@ mod tests {
                     environment: "demo".into(),
                     connected_clients: 2,
                     shutting_down: false,
+                    users: vec![LocalUser {
+                        username: "Anna".into(),
+                        unlocked: false,
+                    }],
                 },
             },
             Event::Delta {
@@ -187,6 +357,22 @@ mod tests {
             Event::Delta {
                 seq: 9,
                 change: Change::ShuttingDown,
+            },
+            Event::Delta {
+                seq: 10,
+                change: Change::UserLocked {
+                    username: "Jürgen".into(),
+                    cause: LockCause::Idle,
+                },
+            },
+            Event::Delta {
+                seq: 11,
+                change: Change::UsersChanged {
+                    users: vec![LocalUser {
+                        username: "a".into(),
+                        unlocked: true,
+                    }],
+                },
             },
         ];
         for e in events {
@@ -215,5 +401,18 @@ mod tests {
         s.apply(&Change::ShuttingDown);
         assert_eq!(s.connected_clients, 4);
         assert!(s.shutting_down);
+        s.apply(&Change::UsersChanged {
+            users: vec![LocalUser {
+                username: "a".into(),
+                unlocked: false,
+            }],
+        });
+        s.apply(&Change::UserUnlocked { username: "a".into() });
+        assert!(s.users[0].unlocked);
+        s.apply(&Change::UserLocked {
+            username: "a".into(),
+            cause: LockCause::Lock,
+        });
+        assert!(!s.users[0].unlocked);
     }
 }

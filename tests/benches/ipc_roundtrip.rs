@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use epa_daemon::{Config, DEMO_ENVIRONMENT};
+use epa_daemon::store::crypto::KdfParams;
+use epa_daemon::{Config, DEFAULT_IDLE_TIMEOUT, DEMO_ENVIRONMENT};
 use epa_ipc::{DaemonClient, Endpoint, PROTOCOL_VERSION, pb};
 
 const TARGET_RATIO: f64 = 1.5;
@@ -66,6 +67,8 @@ fn main() {
             endpoint: daemon_ep.clone(),
             data_dir: dir.path().join("data"),
             environment: DEMO_ENVIRONMENT.into(),
+            kdf: KdfParams::TEST_ONLY,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         })
         .unwrap();
         let handle = bound.daemon();

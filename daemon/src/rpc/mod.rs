@@ -10,6 +10,9 @@ use tonic::{Request, Response, Status};
 
 use crate::Daemon;
 
+mod users;
+pub use users::UsersRpc;
+
 pub struct DaemonRpc(pub Arc<Daemon>);
 
 #[tonic::async_trait]

@@ -97,8 +97,12 @@ impl Endpoint {
         self.sibling(".lock")
     }
 
-    /// Where an autostarted daemon's stderr goes.
+    /// Where an autostarted daemon's stderr goes: next to the socket, in its private directory
+    /// (Windows: the per-user temp directory, since a pipe has no directory).
     pub fn log_path(&self) -> PathBuf {
+        if cfg!(windows) {
+            return std::env::temp_dir().join("epad.log");
+        }
         self.sibling(".log")
     }
 
