@@ -15,7 +15,7 @@ use epa_ipc::autostart::{self, Autostart};
 use epa_ipc::i18n::Lang;
 use epa_ipc::{ClientError, DaemonClient, Endpoint};
 
-use crate::output::Output;
+use crate::output::{CliError, Output};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +50,9 @@ enum Command {
     /// Start, stop or inspect the background service.
     #[command(subcommand)]
     Daemon(cmds::daemon::DaemonCmd),
+    /// Local users of this PC: create, log in, lock, change password, delete, terms of use.
+    #[command(subcommand)]
+    User(cmds::user::UserCmd),
 }
 
 /// What every command gets: where the daemon is and how to talk to the user.
@@ -86,7 +89,7 @@ fn main() -> ExitCode {
         Some(p) => Endpoint::at(p),
         None => match Endpoint::default_for_user() {
             Ok(e) => e,
-            Err(e) => return out.fail(&ClientError::from(e)),
+            Err(e) => return out.fail(&CliError::Client(ClientError::from(e))),
         },
     };
     let autostart = (!cli.no_autostart).then(|| Autostart {
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Status => cmds::status::run(&ctx).await,
             Command::Daemon(cmd) => cmds::daemon::run(&ctx, cmd).await,
+            Command::User(cmd) => cmds::user::run(&ctx, cmd).await,
         }
     });
     match result {

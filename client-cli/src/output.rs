@@ -12,9 +12,25 @@ pub struct Output {
     pub lang: Lang,
 }
 
+/// What a command can fail with: the daemon's answer, or the user's input.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Unusable input (already in the user's language): exit code 1, or 2 for usage.
+    #[error("{text}")]
+    Input {
+        code: &'static str,
+        text: String,
+        hint: String,
+        usage: bool,
+    },
+}
+
 /// Exit codes (README.md lists them).
 pub mod exit {
     pub const OTHER: u8 = 1;
+    pub const USAGE: u8 = 2;
     pub const DAEMON_UNAVAILABLE: u8 = 3;
     pub const NOT_LOGGED_IN: u8 = 4;
     pub const BACKEND_UNAVAILABLE: u8 = 5;
@@ -69,13 +85,44 @@ impl Output {
         }
     }
 
-    pub fn fail(&self, e: &ClientError) -> ExitCode {
-        let msg = i18n::describe(e, self.lang);
-        let code = exit_code(e);
+    /// An input error in this output's language.
+    pub fn input_error(
+        &self,
+        code: &'static str,
+        de: &str,
+        en: &str,
+        hint_de: &str,
+        hint_en: &str,
+    ) -> CliError {
+        CliError::Input {
+            code,
+            text: self.t(de, en).to_owned(),
+            hint: self.t(hint_de, hint_en).to_owned(),
+            usage: false,
+        }
+    }
+
+    pub fn fail(&self, e: &CliError) -> ExitCode {
+        let (code_str, msg, code) = match e {
+            CliError::Client(c) => (c.code(), i18n::describe(c, self.lang), exit_code(c)),
+            CliError::Input {
+                code,
+                text,
+                hint,
+                usage,
+            } => (
+                *code,
+                i18n::UserMessage {
+                    text: text.clone(),
+                    hint: hint.clone(),
+                },
+                if *usage { exit::USAGE } else { exit::OTHER },
+            ),
+        };
         if self.json {
             let obj = ErrorObject {
                 error: ErrorBody {
-                    code: e.code(),
+                    code: code_str,
                     message: msg.text,
                     hint: msg.hint,
                     exit_code: code,

@@ -119,7 +119,8 @@ impl Daemon {
     /// Ends idle local sessions, on a period well below the timeout.
     fn spawn_idle_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let daemon = Arc::clone(self);
-        let period = (daemon.users.idle_timeout() / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let period = (daemon.users.idle_timeout() / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(5));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             loop {
@@ -199,7 +200,8 @@ impl Bound {
         let mut stopping = daemon.shutdown.subscribe();
         let result = tokio::select! {
             r = &mut server => r.map_err(DaemonError::from),
-            _ = stopping.wait_for(|s| *s) => {
+            // (The watch guard must not live across the drain below: it is not Send.)
+            () = async { let _ = stopping.wait_for(|s| *s).await; } => {
                 match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
                     Ok(r) => r.map_err(DaemonError::from),
                     Err(_) => {

@@ -34,6 +34,9 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Whatever the daemon or its libraries (sled) create is for this user only.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     let filter = match tracing_subscriber::EnvFilter::try_new(&args.log_level) {
         Ok(f) => f,
         Err(e) => {

@@ -14,9 +14,9 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Uri};
 
-use crate::transport::{self, Endpoint, TransportError};
 use crate::i18n::Lang;
 use crate::secret::{Password, SESSION_HEADER, SessionToken};
+use crate::transport::{self, Endpoint, TransportError};
 use crate::types::{DaemonInfo, Event, LegalText, TermsState, Unlocked, UserList, UserSummary};
 use crate::{ClientError, PROTOCOL_HEADER, PROTOCOL_VERSION, pb};
 
@@ -219,7 +219,9 @@ impl DaemonClient {
             .map_err(ClientError::from_status)?
             .into_inner();
         let (Some(user), Some(terms)) = (r.user, r.terms) else {
-            return Err(ClientError::Malformed("Unlock without user or terms".into()));
+            return Err(ClientError::Malformed(
+                "Unlock without user or terms".into(),
+            ));
         };
         Ok((
             SessionToken::new(r.session_token),
@@ -251,7 +253,11 @@ impl DaemonClient {
         Ok(())
     }
 
-    pub async fn delete_user(&self, username: &str, password: &Password) -> Result<(), ClientError> {
+    pub async fn delete_user(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<(), ClientError> {
         self.users()
             .delete_user(timed(pb::DeleteUserRequest {
                 username: username.to_owned(),

@@ -144,6 +144,16 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// "Not logged in", found out locally (no session token at hand).
+    pub fn locked(message: impl Into<String>) -> Self {
+        ClientError::Rpc {
+            code: Code::Unauthenticated,
+            reason: Reason::Locked,
+            message: message.into(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
     /// Decodes a status from the daemon. A status without our detail came from the transport
     /// (connection reset, daemon gone), not from the daemon's logic.
     pub fn from_status(status: tonic::Status) -> Self {

@@ -120,7 +120,10 @@ pub fn describe(err: &ClientError, lang: Lang) -> UserMessage {
             };
             UserMessage {
                 // The daemon's own words only where our text is generic.
-                text: if matches!(reason, Reason::Other(_) | Reason::Internal | Reason::StorageFailed) {
+                text: if matches!(
+                    reason,
+                    Reason::Other(_) | Reason::Internal | Reason::StorageFailed
+                ) {
                     format!("{text} ({message})")
                 } else {
                     text
@@ -230,7 +233,10 @@ fn reason_text(
         Reason::UnlockBackoff => (
             "Zu viele falsche Passwörter.".to_owned(),
             "Too many wrong passwords.".to_owned(),
-            format!("Versuchen Sie es in {} Sekunden erneut.", get("retry_after_s")),
+            format!(
+                "Versuchen Sie es in {} Sekunden erneut.",
+                get("retry_after_s")
+            ),
             format!("Try again in {} seconds.", get("retry_after_s")),
         ),
         Reason::Locked => t(

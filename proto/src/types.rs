@@ -407,7 +407,9 @@ mod tests {
                 unlocked: false,
             }],
         });
-        s.apply(&Change::UserUnlocked { username: "a".into() });
+        s.apply(&Change::UserUnlocked {
+            username: "a".into(),
+        });
         assert!(s.users[0].unlocked);
         s.apply(&Change::UserLocked {
             username: "a".into(),

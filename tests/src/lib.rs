@@ -110,11 +110,17 @@ pub struct TestDaemon {
 }
 
 impl TestDaemon {
-    /// Starts `epad` and returns once `GetInfo` answers.
+    /// Starts `epad` (with the cheap test KDF) and returns once `GetInfo` answers.
     pub async fn start(env: &TestEnv) -> Self {
+        Self::start_with(env, &["--insecure-test-kdf"]).await
+    }
+
+    /// Starts `epad` with extra arguments.
+    pub async fn start_with(env: &TestEnv, args: &[&str]) -> Self {
         let log = env.root.path().join(format!("epad-{}.log", unique()));
         let child = env
             .epad()
+            .args(args)
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
@@ -195,6 +201,31 @@ fn unique() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default()
+}
+
+/// A password for the typed client.
+pub fn pw(s: &str) -> epa_ipc::Password {
+    epa_ipc::Password::new(s.to_owned())
+}
+
+/// Runs `epa ARGS` with `stdin` piped in.
+pub fn run_epa_stdin(env: &TestEnv, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = env
+        .epa()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn epa");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("epa output")
 }
 
 /// Parses stdout of a `--json` command.

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::status::StatusView;
 use crate::Ctx;
+use crate::output::CliError;
 
 #[derive(Debug, Subcommand)]
 pub enum DaemonCmd {
@@ -35,7 +36,7 @@ struct StopView {
     pid: Option<u32>,
 }
 
-pub async fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result<(), ClientError> {
+pub async fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result<(), CliError> {
     let out = &ctx.out;
     match cmd {
         DaemonCmd::Status => {
@@ -51,7 +52,7 @@ pub async fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result<(), ClientError> {
                     let c = autostart::start(&ctx.endpoint, "epa daemon start", &opts).await?;
                     (c, true)
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
             let view = StartView {
                 started,
@@ -80,7 +81,7 @@ pub async fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result<(), ClientError> {
                     });
                     return Ok(());
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
             let pid = client.info().pid;
             client.shutdown().await?;

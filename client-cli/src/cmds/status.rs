@@ -1,11 +1,11 @@
 //! `epa status`
 
+use epa_ipc::DaemonClient;
 use epa_ipc::types::{ClientInfo, DaemonInfo};
-use epa_ipc::{ClientError, DaemonClient};
 use serde::Serialize;
 
 use crate::Ctx;
-use crate::output::Output;
+use crate::output::{CliError, Output};
 
 /// The `--json` shape of `epa status` and `epa daemon status|start` (pinned by tests).
 #[derive(Serialize)]
@@ -52,7 +52,7 @@ pub fn format_uptime(ms: u64) -> String {
     }
 }
 
-pub async fn run(ctx: &Ctx) -> Result<(), ClientError> {
+pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
     let client = ctx.connect().await?;
     let info = client.get_info().await?;
     let view = StatusView::of(&client, info);

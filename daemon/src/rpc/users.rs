@@ -46,12 +46,16 @@ fn map_error(e: UsersError) -> Status {
             ]),
         ),
         E::Locked => status(Code::Unauthenticated, Reason::Locked, e.to_string()),
-        E::TermsVersionUnknown(_) => {
-            status(Code::InvalidArgument, Reason::TermsVersionUnknown, e.to_string())
-        }
-        E::PreferenceInvalid(_) => {
-            status(Code::InvalidArgument, Reason::PreferenceInvalid, e.to_string())
-        }
+        E::TermsVersionUnknown(_) => status(
+            Code::InvalidArgument,
+            Reason::TermsVersionUnknown,
+            e.to_string(),
+        ),
+        E::PreferenceInvalid(_) => status(
+            Code::InvalidArgument,
+            Reason::PreferenceInvalid,
+            e.to_string(),
+        ),
         E::Store(StoreError::Damaged { .. }) => {
             tracing::error!(error = %e, "vault damaged");
             status(Code::DataLoss, Reason::VaultDamaged, e.to_string())
@@ -110,7 +114,11 @@ impl pb::users_server::Users for UsersRpc {
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
         let r = req.get_mut();
         let password = secret(&mut r.password);
-        let user = self.0.create(&r.username, password).await.map_err(map_error)?;
+        let user = self
+            .0
+            .create(&r.username, password)
+            .await
+            .map_err(map_error)?;
         Ok(Response::new(pb::CreateUserResponse {
             user: Some(summary(user)),
         }))
@@ -133,7 +141,11 @@ impl pb::users_server::Users for UsersRpc {
     ) -> Result<Response<pb::UnlockResponse>, Status> {
         let r = req.get_mut();
         let password = secret(&mut r.password);
-        let (token, user, t) = self.0.unlock(&r.username, password).await.map_err(map_error)?;
+        let (token, user, t) = self
+            .0
+            .unlock(&r.username, password)
+            .await
+            .map_err(map_error)?;
         Ok(Response::new(pb::UnlockResponse {
             session_token: token.to_string(),
             user: Some(summary(user)),
@@ -142,7 +154,10 @@ impl pb::users_server::Users for UsersRpc {
         }))
     }
 
-    async fn lock(&self, req: Request<pb::LockRequest>) -> Result<Response<pb::LockResponse>, Status> {
+    async fn lock(
+        &self,
+        req: Request<pb::LockRequest>,
+    ) -> Result<Response<pb::LockResponse>, Status> {
         let s = self.session(&req)?;
         self.0.lock(&s);
         Ok(Response::new(pb::LockResponse {}))
@@ -169,7 +184,10 @@ impl pb::users_server::Users for UsersRpc {
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
         let r = req.get_mut();
         let password = secret(&mut r.password);
-        self.0.delete(&r.username, password).await.map_err(map_error)?;
+        self.0
+            .delete(&r.username, password)
+            .await
+            .map_err(map_error)?;
         Ok(Response::new(pb::DeleteUserResponse {}))
     }
 

@@ -94,7 +94,11 @@ pub fn seal(key: &SecretKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Cr
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
     let tag = cipher(key)
-        .encrypt_inout_detached(&XNonce::from(nonce), aad, out[1 + NONCE_LEN..].as_mut().into())
+        .encrypt_inout_detached(
+            &XNonce::from(nonce),
+            aad,
+            out[1 + NONCE_LEN..].as_mut().into(),
+        )
         .map_err(|_| CryptoError::Authentication)?;
     out.extend_from_slice(&tag);
     Ok(out)
@@ -156,7 +160,8 @@ impl KdfParams {
     pub fn derive_key(&self, password: &[u8], salt: &[u8]) -> Result<SecretKey, CryptoError> {
         let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(KEY_LEN))
             .map_err(|e| CryptoError::KdfParams(e.to_string()))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = Box::new([0u8; KEY_LEN]);
         argon
             .hash_password_into(password, salt, &mut out[..])
@@ -200,7 +205,10 @@ mod tests {
         let k = SecretKey::random().unwrap();
         assert_ne!(k.derive(b"a").expose(), k.derive(b"b").expose());
         assert_eq!(k.derive(b"a").expose(), k.derive(b"a").expose());
-        assert_ne!(keyed_hash(&k, &[b"ab", b"c"]), keyed_hash(&k, &[b"a", b"bc"]));
+        assert_ne!(
+            keyed_hash(&k, &[b"ab", b"c"]),
+            keyed_hash(&k, &[b"a", b"bc"])
+        );
     }
 
     #[test]
@@ -211,7 +219,15 @@ mod tests {
         let c = p.derive_key(b"correct horse", b"fedcba9876543210").unwrap();
         assert_eq!(a.expose(), b.expose());
         assert_ne!(a.expose(), c.expose());
-        assert!(KdfParams { m_kib: 1, t: 1, p: 1 }.derive_key(b"x", b"0123456789abcdef").is_err());
+        assert!(
+            KdfParams {
+                m_kib: 1,
+                t: 1,
+                p: 1
+            }
+            .derive_key(b"x", b"0123456789abcdef")
+            .is_err()
+        );
     }
 
     proptest! {

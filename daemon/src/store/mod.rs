@@ -45,7 +45,10 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `dir`, migrating it to [`SCHEMA_VERSION`].
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open()?;
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
         let store = Self { db };
         store.migrate(MIGRATIONS)?;
         Ok(store)
@@ -64,13 +67,17 @@ impl Store {
     }
 
     fn set_schema_version(&self, v: u32) -> Result<(), StoreError> {
-        self.db.open_tree(META_TREE)?.insert(SCHEMA_KEY, &v.to_be_bytes())?;
+        self.db
+            .open_tree(META_TREE)?
+            .insert(SCHEMA_KEY, &v.to_be_bytes())?;
         self.db.flush()?;
         Ok(())
     }
 
     fn migrate(&self, migrations: &[Migration]) -> Result<(), StoreError> {
-        let target = u32::try_from(migrations.len()).unwrap_or(u32::MAX).saturating_add(1);
+        let target = u32::try_from(migrations.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
         let mut v = match self.schema_version()? {
             None => return self.set_schema_version(target),
             Some(v) => v,
@@ -183,7 +190,12 @@ impl Keyspace {
         })
     }
 
-    pub fn put_json<T: Serialize>(&self, record: &str, value: &T, durable: bool) -> Result<(), StoreError> {
+    pub fn put_json<T: Serialize>(
+        &self,
+        record: &str,
+        value: &T,
+        durable: bool,
+    ) -> Result<(), StoreError> {
         let bytes = Zeroizing::new(
             serde_json::to_vec(value).map_err(|e| StoreError::Encoding(e.to_string()))?,
         );
@@ -198,7 +210,9 @@ impl Keyspace {
         match self.get(record)? {
             None => Ok(None),
             // Authentic but unparsable: written by a broken build; report as damage.
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| self.damaged()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|_| self.damaged()),
         }
     }
 }
@@ -223,7 +237,10 @@ mod tests {
         }
         let s = Store::open(dir.path()).unwrap();
         let ks = s.keyspace("u/1", &k).unwrap();
-        assert_eq!(ks.get("kvnr").unwrap().as_deref().map(|v| &v[..]), Some(&b"X110411675"[..]));
+        assert_eq!(
+            ks.get("kvnr").unwrap().as_deref().map(|v| &v[..]),
+            Some(&b"X110411675"[..])
+        );
         assert!(ks.get("other").unwrap().is_none());
         assert!(ks.remove("kvnr").unwrap());
         assert!(ks.get("kvnr").unwrap().is_none());
@@ -286,7 +303,10 @@ mod tests {
         assert_eq!(RAN.load(Ordering::SeqCst), 1);
         assert_eq!(s.schema_version().unwrap(), Some(2));
         match s.migrate(&[]) {
-            Err(StoreError::SchemaTooNew { found: 2, supported: 1 }) => {}
+            Err(StoreError::SchemaTooNew {
+                found: 2,
+                supported: 1,
+            }) => {}
             other => panic!("{other:?}"),
         }
     }

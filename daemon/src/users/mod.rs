@@ -46,7 +46,10 @@ pub enum UsersError {
     #[error("wrong password")]
     WrongPassword { failures_before_backoff: u32 },
     #[error("too many wrong passwords; try again in {retry_after_s} s")]
-    Backoff { retry_after_s: u64, retry_at_unix: u64 },
+    Backoff {
+        retry_after_s: u64,
+        retry_at_unix: u64,
+    },
     #[error("not unlocked (or the session expired)")]
     Locked,
     #[error("unknown terms version {0:?}; the current one is {TERMS_VERSION}")]
@@ -217,7 +220,11 @@ impl Users {
         (users, damaged)
     }
 
-    pub async fn create(&self, username: &str, password: Zeroizing<String>) -> Result<UserInfo, UsersError> {
+    pub async fn create(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+    ) -> Result<UserInfo, UsersError> {
         let name = Username::parse(username)?;
         check_password(&password, &name)?;
         let _guard = self.directory_lock.lock().await;
@@ -287,7 +294,10 @@ impl Users {
                 let wait = backoff_after(entry.failed_unlocks);
                 entry.backoff_until_unix = if wait > 0 { now + wait } else { 0 };
                 self.save(entry)?;
-                tracing::warn!(failures = entry.failed_unlocks, "wrong password for a local user");
+                tracing::warn!(
+                    failures = entry.failed_unlocks,
+                    "wrong password for a local user"
+                );
                 Err(UsersError::WrongPassword {
                     failures_before_backoff: FREE_FAILURES.saturating_sub(entry.failed_unlocks),
                 })
@@ -368,7 +378,11 @@ impl Users {
         let mut salt = [0u8; 16];
         crypto::fill_random(&mut salt)?;
         let kek = derive_kek(self.kdf, new, salt.to_vec()).await?;
-        entry.wrapped_key = hex(&crypto::seal(&kek, &wrap_aad(&entry.id), data_key.expose())?);
+        entry.wrapped_key = hex(&crypto::seal(
+            &kek,
+            &wrap_aad(&entry.id),
+            data_key.expose(),
+        )?);
         entry.salt = hex(&salt);
         entry.kdf = self.kdf;
         self.save(&entry)?;
@@ -378,7 +392,11 @@ impl Users {
     }
 
     /// Deletes the user and wipes the vault; needs the password.
-    pub async fn delete(&self, username: &str, password: Zeroizing<String>) -> Result<(), UsersError> {
+    pub async fn delete(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+    ) -> Result<(), UsersError> {
         let name = Username::parse(username).map_err(|_| UsersError::UserNotFound)?;
         let _guard = self.directory_lock.lock().await;
         let mut entry = self.entry(&name)?;
@@ -394,7 +412,11 @@ impl Users {
         Ok(())
     }
 
-    pub async fn accept_terms(&self, session: &Session, version: &str) -> Result<TermsInfo, UsersError> {
+    pub async fn accept_terms(
+        &self,
+        session: &Session,
+        version: &str,
+    ) -> Result<TermsInfo, UsersError> {
         if version != TERMS_VERSION {
             return Err(UsersError::TermsVersionUnknown(version.to_owned()));
         }
@@ -405,24 +427,35 @@ impl Users {
         Ok(TermsInfo::of(entry.terms_accepted_version.as_ref()))
     }
 
-    pub fn set_preference(&self, session: &Session, key: &str, value: &str) -> Result<(), UsersError> {
+    pub fn set_preference(
+        &self,
+        session: &Session,
+        key: &str,
+        value: &str,
+    ) -> Result<(), UsersError> {
         check_preference_key(key)?;
         if value.len() > PREF_MAX_VALUE {
             return Err(UsersError::PreferenceInvalid("value longer than 64 KiB"));
         }
-        session.vault.put_durable(&format!("pref/{key}"), value.as_bytes())?;
+        session
+            .vault
+            .put_durable(&format!("pref/{key}"), value.as_bytes())?;
         Ok(())
     }
 
-    pub fn get_preference(&self, session: &Session, key: &str) -> Result<Option<String>, UsersError> {
+    pub fn get_preference(
+        &self,
+        session: &Session,
+        key: &str,
+    ) -> Result<Option<String>, UsersError> {
         check_preference_key(key)?;
         match session.vault.get(&format!("pref/{key}"))? {
             None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes.to_vec())
-                .map(Some)
-                .map_err(|_| UsersError::Store(StoreError::Damaged {
+            Some(bytes) => String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| {
+                UsersError::Store(StoreError::Damaged {
                     keyspace: "vault".into(),
-                })),
+                })
+            }),
         }
     }
 
@@ -446,7 +479,9 @@ fn check_preference_key(key: &str) -> Result<(), UsersError> {
     if ok {
         Ok(())
     } else {
-        Err(UsersError::PreferenceInvalid("names are 1–64 characters of a–z, 0–9, '.', '_', '-'"))
+        Err(UsersError::PreferenceInvalid(
+            "names are 1–64 characters of a–z, 0–9, '.', '_', '-'",
+        ))
     }
 }
 
@@ -465,7 +500,11 @@ fn wrap_aad(id: &str) -> Vec<u8> {
 }
 
 /// Argon2id off the async threads: it takes a noticeable fraction of a second by design.
-async fn derive_kek(kdf: KdfParams, password: Zeroizing<String>, salt: Vec<u8>) -> Result<SecretKey, UsersError> {
+async fn derive_kek(
+    kdf: KdfParams,
+    password: Zeroizing<String>,
+    salt: Vec<u8>,
+) -> Result<SecretKey, UsersError> {
     tokio::task::spawn_blocking(move || kdf.derive_key(password.as_bytes(), &salt))
         .await
         .map_err(|e| UsersError::Crypto(CryptoError::KdfParams(e.to_string())))?
@@ -562,7 +601,14 @@ mod tests {
     fn users(clock: Clock) -> (tempfile::TempDir, Arc<Users>) {
         let dir = tempfile::tempdir().unwrap();
         let bus = Arc::new(EventBus::new(Default::default(), 16));
-        let u = Users::open(dir.path(), KdfParams::TEST_ONLY, Duration::from_secs(60), clock, bus).unwrap();
+        let u = Users::open(
+            dir.path(),
+            KdfParams::TEST_ONLY,
+            Duration::from_secs(60),
+            clock,
+            bus,
+        )
+        .unwrap();
         (dir, u)
     }
 
@@ -574,11 +620,15 @@ mod tests {
     async fn wrong_passwords_back_off_and_time_heals() {
         let now = Arc::new(std::sync::atomic::AtomicU64::new(1_000_000));
         let t = Arc::clone(&now);
-        let (_dir, u) = users(Arc::new(move || t.load(std::sync::atomic::Ordering::SeqCst)));
+        let (_dir, u) = users(Arc::new(move || {
+            t.load(std::sync::atomic::Ordering::SeqCst)
+        }));
         u.create("Anna", pw("Kastanienbaum 7")).await.unwrap();
         for left in (0..5).rev() {
             match u.unlock("anna", pw("falsch falsch")).await {
-                Err(UsersError::WrongPassword { failures_before_backoff }) => assert_eq!(failures_before_backoff, left),
+                Err(UsersError::WrongPassword {
+                    failures_before_backoff,
+                }) => assert_eq!(failures_before_backoff, left),
                 other => panic!("{:?}", other.err()),
             }
         }
@@ -601,15 +651,21 @@ mod tests {
         let s = u.session(&token).unwrap();
         u.set_preference(&s, "ui.lang", "de").unwrap();
         assert!(matches!(
-            u.change_password(&s, &token, pw("nicht die alte"), pw("zweite Passphrase")).await,
+            u.change_password(&s, &token, pw("nicht die alte"), pw("zweite Passphrase"))
+                .await,
             Err(UsersError::WrongPassword { .. })
         ));
-        u.change_password(&s, &token, pw("erste Passphrase"), pw("zweite Passphrase")).await.unwrap();
+        u.change_password(&s, &token, pw("erste Passphrase"), pw("zweite Passphrase"))
+            .await
+            .unwrap();
         u.lock(&s);
         assert!(matches!(u.session(&token), Err(UsersError::Locked)));
         assert!(u.unlock("Ben", pw("erste Passphrase")).await.is_err());
         let (token, _, _) = u.unlock("Ben", pw("zweite Passphrase")).await.unwrap();
         let s = u.session(&token).unwrap();
-        assert_eq!(u.get_preference(&s, "ui.lang").unwrap().as_deref(), Some("de"));
+        assert_eq!(
+            u.get_preference(&s, "ui.lang").unwrap().as_deref(),
+            Some("de")
+        );
     }
 }

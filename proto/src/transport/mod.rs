@@ -97,6 +97,11 @@ impl Endpoint {
         self.sibling(".lock")
     }
 
+    /// Where the CLI keeps its local-session token between commands (0600, private directory).
+    pub fn session_path(&self) -> PathBuf {
+        self.sibling(".session")
+    }
+
     /// Where an autostarted daemon's stderr goes: next to the socket, in its private directory
     /// (Windows: the per-user temp directory, since a pipe has no directory).
     pub fn log_path(&self) -> PathBuf {
