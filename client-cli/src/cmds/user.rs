@@ -144,7 +144,7 @@ impl Passwords {
 
 fn save_session(ctx: &Ctx, token: &SessionToken) -> Result<(), CliError> {
     let path = ctx.endpoint.session_path();
-    write_private(&path, token.expose().as_bytes()).map_err(|e| {
+    epa_ipc::transport::write_private_atomically(&path, token.expose().as_bytes()).map_err(|e| {
         ctx.out.input_error(
             "SESSION_NOT_SAVED",
             &format!(
@@ -156,20 +156,6 @@ fn save_session(ctx: &Ctx, token: &SessionToken) -> Result<(), CliError> {
             "Check the runtime directory's permissions.",
         )
     })
-}
-
-/// temp (0600) + rename: a reader never sees half a token.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("session.tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 fn forget_session(ctx: &Ctx) {

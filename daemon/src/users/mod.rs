@@ -543,28 +543,12 @@ fn load_or_create_installation_key(data_dir: &Path) -> Result<SecretKey, UsersEr
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretKey::random()?;
-            write_new_file_atomically(&path, key.expose()).map_err(|e| err(e.to_string()))?;
+            epa_ipc::transport::write_private_atomically(&path, key.expose())
+                .map_err(|e| err(e.to_string()))?;
             Ok(key)
         }
         Err(e) => Err(err(e.to_string())),
     }
-}
-
-/// temp file (0600) + fsync + rename + fsync of the directory: all or nothing.
-fn write_new_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

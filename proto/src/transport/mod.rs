@@ -213,6 +213,30 @@ impl Listener {
     }
 }
 
+/// Writes a file only this user may read, all or nothing: a temp file (0600) next to it,
+/// fsync, rename over `path`, fsync of the directory. A reader never sees half a file.
+pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp_name = path.file_name().map(OsString::from).unwrap_or_default();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// Who is on the other end of an accepted connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerInfo {
@@ -331,6 +355,24 @@ mod tests {
             default_endpoint(&env()),
             Err(TransportError::NoRuntimeDir)
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_written_whole_and_0600() -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir()?;
+        let p = dir.path().join("token");
+        write_private_atomically(&p, b"first")?;
+        write_private_atomically(&p, b"second")?;
+        assert_eq!(std::fs::read(&p)?, b"second");
+        assert_eq!(std::fs::metadata(&p)?.mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_dir(dir.path())?.count(),
+            1,
+            "temp file left behind"
+        );
+        Ok(())
     }
 
     #[test]
