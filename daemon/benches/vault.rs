@@ -33,6 +33,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("u")).unwrap();
 
     // Unlock, and the Argon2id part of it.
     let kdf = KdfParams::DEFAULT;

@@ -119,7 +119,7 @@ async fn a_flipped_byte_damages_one_record_and_the_others_stay_readable() {
     }
     {
         // Tamper with one sealed value of the user's vault, as bit rot or an attacker would.
-        let db = sled::open(env.data_dir.join("store")).unwrap();
+        let db = sled::open(env.data_dir.join("store/db")).unwrap();
         let vault = db
             .tree_names()
             .into_iter()

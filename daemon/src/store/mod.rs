@@ -1,21 +1,32 @@
 //! The encrypted store: one sled database, one keyspace (tree) per purpose. Every value is
 //! sealed with the keyspace's key and bound (associated data) to keyspace ‖ record id; record
 //! ids are keyed hashes, so no record name reaches the disk. A schema version with migrations.
+//!
+//! Large values (documents) do not suit sled, which copies them through its log: a sealed value
+//! over [`INLINE_MAX`] goes to its own file in `blobs/` (fsynced, never overwritten) and sled
+//! keeps a pointer to it. The pointer switch in sled is the commit; blob files no pointer names
+//! are removed when the store opens.
 
 pub mod crypto;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use self::crypto::{CryptoError, SecretKey, keyed_hash, open, seal};
+use self::crypto::{CryptoError, SecretKey, fill_random, keyed_hash, open, seal};
 
 /// Version of the on-disk layout this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
 const META_TREE: &str = "meta";
 const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// Sealed values above this size live in blob files.
+pub const INLINE_MAX: usize = 64 * 1024;
+/// First byte of a stored value that points to a blob file (sealed values start with 1).
+const BLOB_POINTER: u8 = 2;
+const BLOB_NAME_LEN: usize = 32;
 
 /// `MIGRATIONS[i]` takes a store from version `i + 1` to `i + 2`. Each one must be idempotent
 /// (a crash between migrating and recording the new version reruns it).
@@ -36,22 +47,67 @@ pub enum StoreError {
     Crypto(CryptoError),
     #[error("record encoding failed: {0}")]
     Encoding(String),
+    #[error("blob file {path}: {source}")]
+    Blob {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn blob_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Blob {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 pub struct Store {
     db: sled::Db,
+    blobs: PathBuf,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, migrating it to [`SCHEMA_VERSION`].
+    /// Opens (or creates) the store in `dir` (`db/` for sled, `blobs/` for large values),
+    /// migrating it to [`SCHEMA_VERSION`] and removing unreferenced blob files.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
-            .path(dir)
+            .path(dir.join("db"))
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        let store = Self { db };
+        let blobs = dir.join("blobs");
+        std::fs::create_dir_all(&blobs).map_err(blob_err(&blobs))?;
+        let store = Self { db, blobs };
         store.migrate(MIGRATIONS)?;
+        store.collect_garbage()?;
         Ok(store)
+    }
+
+    /// Deletes blob files that no pointer names: left by a crash between writing a blob and
+    /// committing its pointer, or between dropping a pointer and deleting its file.
+    fn collect_garbage(&self) -> Result<(), StoreError> {
+        let mut referenced = std::collections::HashSet::new();
+        for name in self.db.tree_names() {
+            for item in self.db.open_tree(name)?.iter() {
+                let (_, v) = item?;
+                if let Some(b) = blob_name(&v) {
+                    referenced.insert(b.to_owned());
+                }
+            }
+        }
+        let entries = std::fs::read_dir(&self.blobs).map_err(blob_err(&self.blobs))?;
+        for entry in entries {
+            let path = entry.map_err(blob_err(&self.blobs))?.path();
+            let keep = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| referenced.contains(n));
+            if !keep {
+                tracing::info!(file = %path.display(), "removing an unreferenced blob");
+                std::fs::remove_file(&path).map_err(blob_err(&path))?;
+            }
+        }
+        Ok(())
     }
 
     fn schema_version(&self) -> Result<Option<u32>, StoreError> {
@@ -102,16 +158,27 @@ impl Store {
     pub fn keyspace(&self, name: &str, key: &SecretKey) -> Result<Keyspace, StoreError> {
         Ok(Keyspace {
             tree: self.db.open_tree(name)?,
+            blobs: self.blobs.clone(),
             name: name.to_owned(),
             seal_key: key.derive(b"epa-desktop store seal v1"),
             name_key: key.derive(b"epa-desktop store record-id v1"),
         })
     }
 
-    /// Removes a keyspace and all its records.
+    /// Removes a keyspace and all its records, blob files included.
     pub fn drop_keyspace(&self, name: &str) -> Result<(), StoreError> {
+        let tree = self.db.open_tree(name)?;
+        let files: Vec<PathBuf> = tree
+            .iter()
+            .values()
+            .filter_map(Result::ok)
+            .filter_map(|v| blob_name(&v).map(|n| self.blobs.join(n)))
+            .collect();
         self.db.drop_tree(name)?;
         self.db.flush()?;
+        for f in files {
+            remove_blob(&f);
+        }
         Ok(())
     }
 
@@ -122,9 +189,55 @@ impl Store {
     }
 }
 
+/// The blob file a stored value points to, if it is a well-formed pointer.
+fn blob_name(stored: &[u8]) -> Option<&str> {
+    let (&marker, name) = stored.split_first()?;
+    let name = std::str::from_utf8(name).ok()?;
+    // Only our own random hex names: a tampered pointer must not reach other paths.
+    (marker == BLOB_POINTER
+        && name.len() == BLOB_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(name)
+}
+
+fn remove_blob(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        // Harmless: the next open collects it.
+        tracing::warn!(file = %path.display(), error = %e, "could not remove a blob");
+    }
+}
+
+/// Writes a new blob file and waits until it is on disk (a pointer may become durable with any
+/// later flush, so its file must already be).
+fn write_blob(dir: &Path, sealed: &[u8]) -> Result<String, StoreError> {
+    use std::io::Write;
+    let mut raw = [0u8; BLOB_NAME_LEN / 2];
+    fill_random(&mut raw).map_err(StoreError::Crypto)?;
+    let name: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(&name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path).map_err(blob_err(&path))?;
+    f.write_all(sealed)
+        .and_then(|()| f.sync_data())
+        .map_err(blob_err(&path))?;
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(blob_err(dir))?;
+    Ok(name)
+}
+
 /// One keyspace: sealed records under keyed-hash ids.
 pub struct Keyspace {
     tree: sled::Tree,
+    blobs: PathBuf,
     name: String,
     seal_key: SecretKey,
     name_key: SecretKey,
@@ -151,42 +264,77 @@ impl Keyspace {
 
     /// Stores `value` under `record` (not yet durable; see [`Keyspace::put_durable`]).
     pub fn put(&self, record: &str, value: &[u8]) -> Result<(), StoreError> {
-        let id = self.record_id(record);
-        let sealed = seal(&self.seal_key, &self.aad(&id), value).map_err(StoreError::Crypto)?;
-        self.tree.insert(id, sealed)?;
-        Ok(())
+        self.store(record, value, false)
     }
 
     /// [`Keyspace::put`], then waits until it is on disk: an acknowledged write survives a crash.
     pub fn put_durable(&self, record: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.put(record, value)?;
-        self.tree.flush()?;
+        self.store(record, value, true)
+    }
+
+    fn store(&self, record: &str, value: &[u8], durable: bool) -> Result<(), StoreError> {
+        let id = self.record_id(record);
+        let sealed = seal(&self.seal_key, &self.aad(&id), value).map_err(StoreError::Crypto)?;
+        let stored = if sealed.len() > INLINE_MAX {
+            let name = write_blob(&self.blobs, &sealed)?;
+            [&[BLOB_POINTER][..], name.as_bytes()].concat()
+        } else {
+            sealed
+        };
+        let old = self.tree.insert(id, stored)?;
+        if durable {
+            self.tree.flush()?;
+        }
+        if let Some(old_blob) = old.as_deref().and_then(blob_name) {
+            // The old file goes only once the new pointer is on disk.
+            if !durable {
+                self.tree.flush()?;
+            }
+            remove_blob(&self.blobs.join(old_blob));
+        }
         Ok(())
+    }
+
+    /// The plaintext of a stored value (inline or in its blob file).
+    fn unseal(&self, id: &[u8], stored: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let aad = self.aad(id);
+        if stored.first() == Some(&BLOB_POINTER) {
+            let name = blob_name(stored).ok_or_else(|| self.damaged())?;
+            let path = self.blobs.join(name);
+            let sealed = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.damaged()),
+                Err(e) => return Err(blob_err(&path)(e)),
+            };
+            return open(&self.seal_key, &aad, &sealed).map_err(|_| self.damaged());
+        }
+        open(&self.seal_key, &aad, stored).map_err(|_| self.damaged())
     }
 
     pub fn get(&self, record: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         let id = self.record_id(record);
         match self.tree.get(id)? {
             None => Ok(None),
-            Some(sealed) => open(&self.seal_key, &self.aad(&id), &sealed)
-                .map(Some)
-                .map_err(|_| self.damaged()),
+            Some(stored) => self.unseal(&id, &stored).map(Some),
         }
     }
 
     /// Removes `record` durably; true if it existed.
     pub fn remove(&self, record: &str) -> Result<bool, StoreError> {
-        let existed = self.tree.remove(self.record_id(record))?.is_some();
+        let old = self.tree.remove(self.record_id(record))?;
         self.tree.flush()?;
-        Ok(existed)
+        if let Some(name) = old.as_deref().and_then(blob_name) {
+            remove_blob(&self.blobs.join(name));
+        }
+        Ok(old.is_some())
     }
 
     /// Every record's plaintext (names are not recoverable: ids are hashes). A damaged record
     /// yields an error in its place; the others still come.
     pub fn values(&self) -> impl Iterator<Item = Result<Zeroizing<Vec<u8>>, StoreError>> + '_ {
         self.tree.iter().map(move |item| {
-            let (id, sealed) = item?;
-            open(&self.seal_key, &self.aad(&id), &sealed).map_err(|_| self.damaged())
+            let (id, stored) = item?;
+            self.unseal(&id, &stored)
         })
     }
 
@@ -284,6 +432,63 @@ mod tests {
         let wrong = s.keyspace("u/a", &key()).unwrap();
         assert!(wrong.get("x").unwrap().is_none());
         assert!(wrong.values().all(|r| r.is_err()));
+    }
+
+    #[test]
+    fn large_values_live_in_blob_files_that_are_bound_and_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = SecretKey::from_bytes(&mut [5u8; 32]);
+        let big = vec![0x42u8; INLINE_MAX * 3];
+        let blob_files = |d: &Path| std::fs::read_dir(d.join("blobs")).unwrap().count();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            let ks = s.keyspace("u/1", &k).unwrap();
+            ks.put_durable("doc/1", &big).unwrap();
+            ks.put_durable("doc/2", &big).unwrap();
+            assert_eq!(&ks.get("doc/1").unwrap().unwrap()[..], &big[..]);
+            assert_eq!(blob_files(dir.path()), 2);
+            // Overwriting replaces the file; no plaintext in any file.
+            ks.put_durable("doc/1", b"small now").unwrap();
+            assert_eq!(blob_files(dir.path()), 1);
+            for f in std::fs::read_dir(dir.path().join("blobs")).unwrap() {
+                let bytes = std::fs::read(f.unwrap().path()).unwrap();
+                assert!(!bytes.windows(64).any(|w| w.iter().all(|&b| b == 0x42)));
+            }
+            // Moving doc/2's pointer onto doc/1 is detected (the blob is bound to its record).
+            let p2 = ks.tree.get(ks.record_id("doc/2")).unwrap().unwrap();
+            ks.tree.insert(ks.record_id("doc/1"), p2).unwrap();
+            assert!(matches!(ks.get("doc/1"), Err(StoreError::Damaged { .. })));
+            ks.remove("doc/1").unwrap();
+            // A pointer that names another path is damage, not a file access.
+            ks.tree
+                .insert(ks.record_id("doc/3"), &b"\x02../../etc/passwd"[..])
+                .unwrap();
+            assert!(matches!(ks.get("doc/3"), Err(StoreError::Damaged { .. })));
+            ks.tree.remove(ks.record_id("doc/3")).unwrap();
+            s.flush().unwrap();
+            // An orphan, as a crash before the pointer commit would leave it.
+            std::fs::write(dir.path().join("blobs").join("0".repeat(32)), b"orphan").unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            blob_files(dir.path()),
+            0,
+            "doc/2's file is gone with its pointer; orphan collected"
+        );
+        let _ = s;
+    }
+
+    #[test]
+    fn dropping_a_keyspace_removes_its_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let ks = s.keyspace("u/9", &key()).unwrap();
+        ks.put("doc", &vec![1u8; INLINE_MAX + 1]).unwrap();
+        s.drop_keyspace("u/9").unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
+            0
+        );
     }
 
     #[test]
