@@ -87,7 +87,7 @@ fn main() {
     let key = SecretKey::random().unwrap();
     let buffers: Vec<Vec<u8>> = (0..VALUES).map(|i| vec![i as u8; MIB]).collect();
     let total = VALUES * MIB;
-    let mut best = |f: &mut dyn FnMut()| {
+    let best = |f: &mut dyn FnMut()| {
         (0..3)
             .map(|_| {
                 let t = Instant::now();
