@@ -159,6 +159,7 @@ impl Store {
         Ok(Keyspace {
             tree: self.db.open_tree(name)?,
             blobs: self.blobs.clone(),
+            stale: std::sync::Mutex::new(Vec::new()),
             name: name.to_owned(),
             seal_key: key.derive(b"epa-desktop store seal v1"),
             name_key: key.derive(b"epa-desktop store record-id v1"),
@@ -238,6 +239,9 @@ fn write_blob(dir: &Path, sealed: &[u8]) -> Result<String, StoreError> {
 pub struct Keyspace {
     tree: sled::Tree,
     blobs: PathBuf,
+    /// Blob files replaced by a pointer that is not on disk yet: deleted after the next flush
+    /// (a crash before it rolls the pointer back to them).
+    stale: std::sync::Mutex<Vec<PathBuf>>,
     name: String,
     seal_key: SecretKey,
     name_key: SecretKey,
@@ -282,15 +286,25 @@ impl Keyspace {
             sealed
         };
         let old = self.tree.insert(id, stored)?;
-        if durable {
-            self.tree.flush()?;
-        }
         if let Some(old_blob) = old.as_deref().and_then(blob_name) {
-            // The old file goes only once the new pointer is on disk.
-            if !durable {
-                self.tree.flush()?;
-            }
-            remove_blob(&self.blobs.join(old_blob));
+            self.stale_files().push(self.blobs.join(old_blob));
+        }
+        if durable {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn stale_files(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+        self.stale.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until every write so far is on disk, then deletes the blob files they replaced.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.tree.flush()?;
+        let stale = std::mem::take(&mut *self.stale_files());
+        for f in stale {
+            remove_blob(&f);
         }
         Ok(())
     }
@@ -322,10 +336,10 @@ impl Keyspace {
     /// Removes `record` durably; true if it existed.
     pub fn remove(&self, record: &str) -> Result<bool, StoreError> {
         let old = self.tree.remove(self.record_id(record))?;
-        self.tree.flush()?;
         if let Some(name) = old.as_deref().and_then(blob_name) {
-            remove_blob(&self.blobs.join(name));
+            self.stale_files().push(self.blobs.join(name));
         }
+        self.flush()?;
         Ok(old.is_some())
     }
 
