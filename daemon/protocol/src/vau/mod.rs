@@ -1,0 +1,1 @@
+//! The VAU channel (being written)
