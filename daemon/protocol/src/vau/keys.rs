@@ -1,0 +1,201 @@
+//! The key schedule (epa-protocol.md §2.4), the handshake AEAD framing (IV ‖ ct ‖ tag) and the
+//! ECDH-KEM on P-256 (shared secret = x-coordinate). Shared by client and server.
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use p256::elliptic_curve::Generate;
+use p256::{PublicKey, SecretKey};
+use rand_core::CryptoRng;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::VauError;
+
+pub const IV_LEN: usize = 12;
+pub const TAG_LEN: usize = 16;
+
+/// A 256-bit AES key, wiped on drop.
+pub struct SymKey(Zeroizing<[u8; 32]>);
+
+impl SymKey {
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        Self(Zeroizing::new(b))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(&(*self.0).into())
+    }
+}
+
+fn split<const N: usize>(okm: &[u8], i: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&okm[i * N..(i + 1) * N]);
+    out
+}
+
+/// HKDF-SHA256 without salt and with empty info.
+fn hkdf(ikm: &[u8], okm: &mut [u8]) {
+    let hk = hkdf::Hkdf::<Sha256>::new(None, ikm);
+    // 64 and 160 bytes are far below HKDF-SHA256's limit of 8160.
+    let _ = hk.expand(&[], okm);
+}
+
+/// K1: protects M2 and M3.
+pub struct K1 {
+    pub c2s: SymKey,
+    pub s2c: SymKey,
+}
+
+/// K2: key confirmation, application data, KeyID.
+pub struct K2 {
+    pub c2s_key_confirmation: SymKey,
+    pub c2s_app_data: SymKey,
+    pub s2c_key_confirmation: SymKey,
+    pub s2c_app_data: SymKey,
+    pub key_id: [u8; 32],
+}
+
+pub fn k1(ss_e_ecdh: &[u8; 32], ss_e_kyber: &[u8; 32]) -> K1 {
+    let ikm = Zeroizing::new([&ss_e_ecdh[..], &ss_e_kyber[..]].concat());
+    let mut okm = Zeroizing::new([0u8; 64]);
+    hkdf(&ikm, &mut okm[..]);
+    K1 {
+        c2s: SymKey::from_bytes(split(&okm[..], 0)),
+        s2c: SymKey::from_bytes(split(&okm[..], 1)),
+    }
+}
+
+/// Order: ECDH before Kyber, the ephemeral pair (M2) before the static pair (M3).
+pub fn k2(
+    ss_e_ecdh: &[u8; 32],
+    ss_e_kyber: &[u8; 32],
+    ss_s_ecdh: &[u8; 32],
+    ss_s_kyber: &[u8; 32],
+) -> K2 {
+    let ikm = Zeroizing::new([&ss_e_ecdh[..], ss_e_kyber, ss_s_ecdh, ss_s_kyber].concat());
+    let mut okm = Zeroizing::new([0u8; 160]);
+    hkdf(&ikm, &mut okm[..]);
+    K2 {
+        c2s_key_confirmation: SymKey::from_bytes(split(&okm[..], 0)),
+        c2s_app_data: SymKey::from_bytes(split(&okm[..], 1)),
+        s2c_key_confirmation: SymKey::from_bytes(split(&okm[..], 2)),
+        s2c_app_data: SymKey::from_bytes(split(&okm[..], 3)),
+        key_id: split(&okm[..], 4),
+    }
+}
+
+/// `prefix ‖ IV ‖ AES-256-GCM(plaintext) ‖ tag` with `aad`; the prefix is not encrypted (the
+/// data-message header goes there and is also the AAD).
+pub fn seal_into(
+    key: &SymKey,
+    prefix: &[u8],
+    iv: [u8; IV_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prefix.len() + IV_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(&iv);
+    let start = out.len();
+    out.extend_from_slice(plaintext);
+    // Only fails for plaintexts over 64 GiB, which never fit in memory here.
+    let tag = key
+        .cipher()
+        .encrypt_inout_detached(&Nonce::from(iv), aad, out[start..].as_mut().into())
+        .unwrap_or_default();
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// Opens `IV ‖ ct ‖ tag` (no prefix) with `aad`.
+pub fn open(
+    key: &SymKey,
+    data: &[u8],
+    aad: &[u8],
+    what: &'static str,
+) -> Result<Vec<u8>, VauError> {
+    if data.len() < IV_LEN + TAG_LEN {
+        return Err(VauError::Aead(what));
+    }
+    let (iv, rest) = data.split_at(IV_LEN);
+    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+    let nonce = Nonce::try_from(iv).map_err(|_| VauError::Aead(what))?;
+    let tag = Tag::try_from(tag).map_err(|_| VauError::Aead(what))?;
+    let mut plain = ct.to_vec();
+    key.cipher()
+        .decrypt_inout_detached(&nonce, aad, plain.as_mut_slice().into(), &tag)
+        .map_err(|_| VauError::Aead(what))?;
+    Ok(plain)
+}
+
+/// Handshake framing: `IV(12, random) ‖ ct ‖ tag`, no AAD.
+pub fn seal_handshake(key: &SymKey, plaintext: &[u8], rng: &mut impl CryptoRng) -> Vec<u8> {
+    let mut iv = [0u8; IV_LEN];
+    rng.fill_bytes(&mut iv);
+    seal_into(key, &[], iv, &[], plaintext)
+}
+
+/// ECDH "encapsulation": a fresh key pair; its public key is the ciphertext.
+pub fn ecdh_encaps(peer: &PublicKey, rng: &mut impl CryptoRng) -> (PublicKey, Zeroizing<[u8; 32]>) {
+    let eph = SecretKey::generate_from_rng(rng);
+    let ss = ecdh_decaps(&eph, peer);
+    (eph.public_key(), ss)
+}
+
+/// The shared secret: the 32-byte big-endian x-coordinate of `secret · peer`.
+pub fn ecdh_decaps(secret: &SecretKey, peer: &PublicKey) -> Zeroizing<[u8; 32]> {
+    let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(shared.raw_secret_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn ecdh_kem_agrees_and_handshake_aead_round_trips() {
+        let mut rng = ChaCha20Rng::from_seed([1; 32]);
+        let server = SecretKey::generate_from_rng(&mut rng);
+        let (ct, ss) = ecdh_encaps(&server.public_key(), &mut rng);
+        assert_eq!(*ss, *ecdh_decaps(&server, &ct));
+        let k = SymKey::from_bytes(*ss);
+        let sealed = seal_handshake(&k, b"M3 inner", &mut rng);
+        assert_eq!(open(&k, &sealed, &[], "t").unwrap(), b"M3 inner");
+        let mut bad = sealed.clone();
+        bad[20] ^= 1;
+        assert!(matches!(open(&k, &bad, &[], "t"), Err(VauError::Aead("t"))));
+        assert!(open(&k, &sealed[..27], &[], "t").is_err());
+    }
+
+    #[test]
+    fn the_split_order_is_fixed() {
+        // Same inputs, same outputs; every part distinct.
+        let (a, b, c, d) = ([1u8; 32], [2u8; 32], [3u8; 32], [4u8; 32]);
+        let k = k2(&a, &b, &c, &d);
+        let parts = [
+            *k.c2s_key_confirmation.as_bytes(),
+            *k.c2s_app_data.as_bytes(),
+            *k.s2c_key_confirmation.as_bytes(),
+            *k.s2c_app_data.as_bytes(),
+            k.key_id,
+        ];
+        for i in 0..parts.len() {
+            for j in i + 1..parts.len() {
+                assert_ne!(parts[i], parts[j]);
+            }
+        }
+        let again = k2(&a, &b, &c, &d);
+        assert_eq!(again.key_id, k.key_id);
+        assert_ne!(k1(&a, &b).c2s.as_bytes(), k1(&b, &a).c2s.as_bytes());
+    }
+}
