@@ -90,16 +90,7 @@ impl TestPki {
             Profile {
                 subject: root_name.clone(),
                 issuer: root_name.clone(),
-                extensions: vec![
-                    ext(
-                        true,
-                        &BasicConstraints {
-                            ca: true,
-                            path_len_constraint: None,
-                        },
-                    ),
-                    ext(true, &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)),
-                ],
+                extensions: ca_extensions(),
             },
             SerialNumber::generate(rng),
             validity(
@@ -167,16 +158,7 @@ impl TestPki {
             Profile {
                 subject: other_root.tbs_certificate().subject().clone(),
                 issuer: own_root.tbs_certificate().subject().clone(),
-                extensions: vec![
-                    ext(
-                        true,
-                        &BasicConstraints {
-                            ca: true,
-                            path_len_constraint: None,
-                        },
-                    ),
-                    ext(true, &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)),
-                ],
+                extensions: ca_extensions(),
             },
             SerialNumber::generate(rng),
             validity(
@@ -433,6 +415,20 @@ fn issue(
         builder.build::<_, DerSignature>(issuer_key),
         "sign certificate",
     )
+}
+
+/// What every CA certificate of the test PKI carries: CA basic constraints and cert/CRL signing.
+fn ca_extensions() -> Vec<Extension> {
+    vec![
+        ext(
+            true,
+            &BasicConstraints {
+                ca: true,
+                path_len_constraint: None,
+            },
+        ),
+        ext(true, &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)),
+    ]
 }
 
 fn ext<T>(critical: bool, value: &T) -> Extension

@@ -152,32 +152,45 @@ pub fn classify_response(
     Ok(ResponseKind::Encrypted)
 }
 
-/// The client's side of an open channel.
-pub struct ClientChannel {
+/// What both ends of a channel hold: the app-data keys, the KeyID and the environment.
+struct AppKeys {
     requests: SymKey,
     responses: SymKey,
     key_id: [u8; 32],
     env: Environment,
+}
+
+impl AppKeys {
+    fn new(k2: K2, env: Environment) -> Self {
+        Self {
+            requests: k2.c2s_app_data,
+            responses: k2.s2c_app_data,
+            key_id: k2.key_id,
+            env,
+        }
+    }
+}
+
+/// The client's side of an open channel.
+pub struct ClientChannel {
+    keys: AppKeys,
     counter: u64,
 }
 
 impl ClientChannel {
     pub(crate) fn new(k2: K2, env: Environment) -> Self {
         Self {
-            requests: k2.c2s_app_data,
-            responses: k2.s2c_app_data,
-            key_id: k2.key_id,
-            env,
+            keys: AppKeys::new(k2, env),
             counter: 0,
         }
     }
 
     pub fn key_id(&self) -> &[u8; 32] {
-        &self.key_id
+        &self.keys.key_id
     }
 
     pub fn environment(&self) -> Environment {
-        self.env
+        self.keys.env
     }
 
     /// The counter of the last request sent (0 before the first).
@@ -196,13 +209,13 @@ impl ClientChannel {
             .checked_add(1)
             .ok_or(VauError::CounterExhausted)?;
         let header = Header {
-            pu: self.env.pu_flag(),
+            pu: self.keys.env.pu_flag(),
             direction: Direction::Request,
             counter: self.counter,
-            key_id: self.key_id,
+            key_id: self.keys.key_id,
         };
         Ok(seal_message(
-            &self.requests,
+            &self.keys.requests,
             &header,
             iv(rng, self.counter),
             plaintext,
@@ -224,23 +237,23 @@ impl ClientChannel {
             ResponseKind::Encrypted => {}
         }
         let h = Header::decode(body)?;
-        check_common(&h, self.env, Direction::Response, &self.key_id)?;
+        check_common(&h, self.keys.env, Direction::Response, &self.keys.key_id)?;
         if h.counter != self.counter {
             return Err(VauError::CounterMismatch {
                 expected: self.counter,
                 got: h.counter,
             });
         }
-        open_message(&self.responses, body, "response")
+        open_message(&self.keys.responses, body, "response")
     }
 
     /// `VAU-nonPU-Tracing`: the app-data keys for gematik's test tooling. Never in production.
     pub fn nonpu_tracing(&self) -> Option<String> {
-        (self.env == Environment::Test).then(|| {
+        (self.keys.env == Environment::Test).then(|| {
             format!(
                 "{} {}",
-                base64(self.requests.as_bytes()),
-                base64(self.responses.as_bytes())
+                base64(self.keys.requests.as_bytes()),
+                base64(self.keys.responses.as_bytes())
             )
         })
     }
@@ -248,10 +261,7 @@ impl ClientChannel {
 
 /// The server's side of an open channel.
 pub struct ServerChannel {
-    requests: SymKey,
-    responses: SymKey,
-    key_id: [u8; 32],
-    env: Environment,
+    keys: AppKeys,
     highest: u64,
     iv_counter: u64,
 }
@@ -259,25 +269,22 @@ pub struct ServerChannel {
 impl ServerChannel {
     pub(crate) fn new(k2: K2, env: Environment) -> Self {
         Self {
-            requests: k2.c2s_app_data,
-            responses: k2.s2c_app_data,
-            key_id: k2.key_id,
-            env,
+            keys: AppKeys::new(k2, env),
             highest: 0,
             iv_counter: 0,
         }
     }
 
     pub fn key_id(&self) -> &[u8; 32] {
-        &self.key_id
+        &self.keys.key_id
     }
 
     /// Opens a request; returns its counter (to answer with) and the inner request. A counter not
     /// above the highest seen is a replay, checked after authentication so it cannot be forged.
     pub fn open_request(&mut self, body: &[u8]) -> Result<(u64, Vec<u8>), VauError> {
         let h = Header::decode(body)?;
-        check_common(&h, self.env, Direction::Request, &self.key_id)?;
-        let plain = open_message(&self.requests, body, "request")?;
+        check_common(&h, self.keys.env, Direction::Request, &self.keys.key_id)?;
+        let plain = open_message(&self.keys.requests, body, "request")?;
         if h.counter <= self.highest {
             return Err(VauError::Replay {
                 got: h.counter,
@@ -296,13 +303,13 @@ impl ServerChannel {
     ) -> Vec<u8> {
         self.iv_counter = self.iv_counter.wrapping_add(1);
         let header = Header {
-            pu: self.env.pu_flag(),
+            pu: self.keys.env.pu_flag(),
             direction: Direction::Response,
             counter: request_counter,
-            key_id: self.key_id,
+            key_id: self.keys.key_id,
         };
         seal_message(
-            &self.responses,
+            &self.keys.responses,
             &header,
             iv(rng, self.iv_counter),
             plaintext,
