@@ -1,0 +1,360 @@
+//! One simulated Aktensystem: its records, the Information Service and the VAU endpoint
+//! (`POST /VAU`, `POST <VAU-CID>`, `GET /CertData.<hash>-<cdv>`) on the server side of
+//! `epa-protocol`, with PU flag 0. Inner requests go to an inner router that the record
+//! services (authorization, devices, documents, …) add their routes to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use epa_protocol::http::{Limits, parse_request};
+use epa_protocol::pki::{CertData, TestPki, VauSigner};
+use epa_protocol::vau::messages::{encode_error, encode_restart};
+use epa_protocol::vau::{Environment, ServerAwaitingM3, ServerChannel, VauError, VauServerKeys};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use tower::ServiceExt;
+
+use crate::clock::Clock;
+use crate::info;
+use crate::seed::{RecordSeed, RecordStatus};
+
+/// VAU server keys are renewed this often (the signed lifetime is a week; OCSP must stay < 24 h).
+const KEY_RENEWAL_S: u64 = 12 * 3600;
+const KEY_LIFETIME_S: u64 = 7 * 24 * 3600;
+const CDV: u64 = 1;
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub status: RecordStatus,
+    pub consent: BTreeMap<String, String>,
+}
+
+impl From<&RecordSeed> for Record {
+    fn from(r: &RecordSeed) -> Self {
+        Self {
+            status: r.status,
+            consent: r.consent.clone(),
+        }
+    }
+}
+
+/// Faults a test can switch on.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// The next data request is answered with a VAU `Restart` and the channel is forgotten.
+    pub restart_next: AtomicBool,
+}
+
+struct Keys {
+    made_at: u64,
+    keys: Arc<VauServerKeys>,
+}
+
+enum ChannelState {
+    Handshaking(ServerAwaitingM3, Arc<VauServerKeys>),
+    Open(ServerChannel),
+    /// A request of this channel is being answered.
+    Busy,
+}
+
+pub struct Aktensystem {
+    pub id: String,
+    pub host: String,
+    pub relaxed_useragent: bool,
+    pub faults: Faults,
+    records: RwLock<HashMap<String, Record>>,
+    clock: Arc<Clock>,
+    pki: Arc<TestPki>,
+    signer: VauSigner,
+    cert_data: Vec<u8>,
+    cert_path: String,
+    keys: Mutex<Option<Keys>>,
+    channels: Mutex<HashMap<String, ChannelState>>,
+    rng: Mutex<ChaCha20Rng>,
+    inner: axum::Router,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A CBOR VAU error reply with the status of the error catalogue (epa-protocol.md §2.11).
+fn vau_error(e: &VauError) -> Response {
+    tracing::warn!(error = %e, "VAU request refused");
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    cbor(
+        status,
+        encode_error(i64::from(e.http_status()), &e.to_string()),
+    )
+}
+
+fn cbor(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [("content-type", "application/cbor")], body).into_response()
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+impl Aktensystem {
+    pub fn new(
+        id: &str,
+        host: &str,
+        records: HashMap<String, Record>,
+        clock: Arc<Clock>,
+        pki: Arc<TestPki>,
+        mut rng: ChaCha20Rng,
+    ) -> Arc<Self> {
+        let signer = pki.issue_vau_signer(&mut rng, clock.now_unix(), true);
+        let cert_data = CertData {
+            cert: signer.cert_der.clone(),
+            ca: pki.ca_der().to_vec(),
+            rca_chain: vec![],
+        }
+        .to_cbor();
+        let cert_path = epa_protocol::pki::cert_data_path(&signer.cert_hash(), CDV);
+        Arc::new(Self {
+            id: id.to_owned(),
+            host: host.to_owned(),
+            relaxed_useragent: false,
+            faults: Faults::default(),
+            records: RwLock::new(records),
+            clock,
+            pki,
+            signer,
+            cert_data,
+            cert_path,
+            keys: Mutex::new(None),
+            channels: Mutex::new(HashMap::new()),
+            rng: Mutex::new(rng),
+            inner: axum::Router::new(),
+        })
+    }
+
+    pub fn record(&self, kvnr: &str) -> Option<Record> {
+        self.records
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(kvnr)
+            .cloned()
+    }
+
+    pub fn record_status(&self, kvnr: &str) -> Option<RecordStatus> {
+        self.record(kvnr).map(|r| r.status)
+    }
+
+    /// The signed keys in force; renewed (with a fresh OCSP response) when they get old.
+    fn current_keys(&self) -> Result<Arc<VauServerKeys>, VauError> {
+        let now = self.clock.now_unix();
+        let mut k = lock(&self.keys);
+        if let Some(keys) = k.as_ref().filter(|k| now < k.made_at + KEY_RENEWAL_S) {
+            return Ok(Arc::clone(&keys.keys));
+        }
+        let ocsp = self
+            .pki
+            .ocsp_response(&self.signer.cert_der, true, now.saturating_sub(60));
+        let mut rng = lock(&self.rng);
+        let comment = format!("VAU-Instanz {} (epa-sandbox)", self.id);
+        let keys = Arc::new(VauServerKeys::generate(
+            &mut *rng,
+            &self.signer,
+            CDV,
+            ocsp,
+            now.saturating_sub(60),
+            now + KEY_LIFETIME_S,
+            &comment,
+        )?);
+        *k = Some(Keys {
+            made_at: now,
+            keys: Arc::clone(&keys),
+        });
+        Ok(keys)
+    }
+
+    fn new_cid(&self) -> String {
+        let mut raw = [0u8; 16];
+        rand_core::Rng::fill_bytes(&mut *lock(&self.rng), &mut raw);
+        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        format!("/VAU/{}/{hex}", self.id)
+    }
+
+    /// Outer router: Information Service + VAU.
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        let vau = axum::Router::new()
+            .route("/VAU", post(m1))
+            .route("/VAU/{*cid}", post(on_cid))
+            .route("/{certdata}", get(cert_data))
+            .with_state(Arc::clone(self));
+        info::router(Arc::clone(self)).merge(vau)
+    }
+
+    /// Passes an inner HTTP request through the inner router and frames the answer.
+    async fn dispatch_inner(&self, inner: &[u8]) -> Vec<u8> {
+        let req = match parse_request(inner, &Limits::default()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "inner request is not valid HTTP/1.1");
+                return epa_protocol::http::Response::new(400).to_bytes();
+            }
+        };
+        let mut builder = axum::http::Request::builder()
+            .method(req.method.as_str())
+            .uri(&req.path);
+        for (n, v) in &req.headers {
+            builder = builder.header(n, v);
+        }
+        let Ok(http_req) = builder.body(Body::from(req.body)) else {
+            return epa_protocol::http::Response::new(400).to_bytes();
+        };
+        let resp = match self.inner.clone().oneshot(http_req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.to_string(), v.to_owned())))
+            .collect();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        let mut out = epa_protocol::http::Response::new(status);
+        out.headers = headers;
+        out.body = body.to_vec();
+        out.to_bytes()
+    }
+}
+
+/// The outer requests carry `x-useragent` too; a missing or malformed one is a 400 VAU error.
+fn outer_useragent_error(system: &Aktensystem, headers: &HeaderMap) -> Option<Response> {
+    info::check_useragent(headers, system.relaxed_useragent)
+        .err()
+        .map(|rule| {
+            vau_error(&VauError::BadField {
+                field: "x-useragent",
+                problem: rule.to_owned(),
+            })
+        })
+}
+
+async fn m1(State(system): State<Arc<Aktensystem>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = outer_useragent_error(&system, &headers) {
+        return r;
+    }
+    if !content_type(&headers).starts_with("application/cbor") {
+        return vau_error(&VauError::Cbor(
+            "M1 needs Content-Type: application/cbor".into(),
+        ));
+    }
+    let keys = match system.current_keys() {
+        Ok(k) => k,
+        Err(e) => return vau_error(&e),
+    };
+    let result = keys.receive_m1(&body, &mut *lock(&system.rng));
+    match result {
+        Ok((awaiting, m2)) => {
+            let cid = system.new_cid();
+            lock(&system.channels).insert(cid.clone(), ChannelState::Handshaking(awaiting, keys));
+            let mut resp = cbor(StatusCode::OK, m2);
+            if let Ok(v) = HeaderValue::from_str(&cid) {
+                resp.headers_mut().insert("vau-cid", v);
+            }
+            resp
+        }
+        Err(e) => vau_error(&e),
+    }
+}
+
+async fn on_cid(
+    State(system): State<Arc<Aktensystem>>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = outer_useragent_error(&system, &headers) {
+        return r;
+    }
+    let cid = format!("/VAU/{rest}");
+    let state = {
+        let mut channels = lock(&system.channels);
+        match channels.get(&cid) {
+            Some(ChannelState::Open(_)) => channels.insert(cid.clone(), ChannelState::Busy),
+            Some(ChannelState::Busy) => None,
+            _ => channels.remove(&cid),
+        }
+    };
+    match state {
+        Some(ChannelState::Busy) | None if lock(&system.channels).contains_key(&cid) => {
+            tracing::warn!(%cid, "a second request while one is in flight");
+            cbor(
+                StatusCode::FORBIDDEN,
+                encode_error(403, "one request at a time per VAU channel"),
+            )
+        }
+        Some(ChannelState::Busy) => cbor(StatusCode::FORBIDDEN, encode_error(403, "unknown CID")),
+        None => {
+            tracing::warn!(%cid, "unknown VAU-CID");
+            cbor(StatusCode::FORBIDDEN, encode_error(403, "unknown CID"))
+        }
+        Some(ChannelState::Handshaking(awaiting, keys)) => {
+            let result =
+                awaiting.receive_m3(&keys, &body, Environment::Test, &mut *lock(&system.rng));
+            match result {
+                Ok((channel, m4)) => {
+                    lock(&system.channels).insert(cid, ChannelState::Open(channel));
+                    cbor(StatusCode::OK, m4)
+                }
+                // A failed handshake leaves nothing behind.
+                Err(e) => vau_error(&e),
+            }
+        }
+        Some(ChannelState::Open(mut channel)) => {
+            if system.faults.restart_next.swap(false, Ordering::SeqCst) {
+                tracing::info!(%cid, "fault: answering Restart and forgetting the channel");
+                lock(&system.channels).remove(&cid);
+                return cbor(StatusCode::OK, encode_restart(channel.key_id()));
+            }
+            let opened = channel.open_request(&body);
+            let response = match opened {
+                Ok((counter, inner)) => {
+                    let plain = system.dispatch_inner(&inner).await;
+                    let sealed = channel.seal_response(counter, &plain, &mut *lock(&system.rng));
+                    (
+                        StatusCode::OK,
+                        [("content-type", "application/octet-stream")],
+                        sealed,
+                    )
+                        .into_response()
+                }
+                Err(e) => vau_error(&e),
+            };
+            lock(&system.channels).insert(cid, ChannelState::Open(channel));
+            response
+        }
+    }
+}
+
+async fn cert_data(State(system): State<Arc<Aktensystem>>, Path(seg): Path<String>) -> Response {
+    if format!("/{seg}") == system.cert_path {
+        cbor(StatusCode::OK, system.cert_data.clone())
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// Makes each Aktensystem's channel RNG from one seed, so a seeded sandbox is deterministic.
+pub fn rng_for(seed: [u8; 32], index: u64) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    rng.set_stream(index);
+    rng
+}

@@ -1,0 +1,9 @@
+//! epa-sandbox: a local ePA 3 environment that speaks gematik's protocols (epa-protocol.md §10).
+#![forbid(unsafe_code)]
+
+pub mod aktensystem;
+pub mod clock;
+pub mod info;
+pub mod seed;
+pub mod server;
+pub mod tls;

@@ -1,0 +1,199 @@
+//! Starting the sandbox: TLS CA, VAU PKI, one HTTPS listener per Aktensystem on a free
+//! loopback port, and the ready line that tells parents where everything is.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use epa_protocol::pki::TestPki;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::aktensystem::{Aktensystem, Record, rng_for};
+use crate::clock::Clock;
+use crate::seed::Seed;
+use crate::tls::{self, SandboxCa};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("random generator: {0}")]
+    Random(String),
+}
+
+pub struct Options {
+    /// Where the TLS CA (and later the state) persists; a temp dir when absent.
+    pub state_dir: Option<PathBuf>,
+    pub seed: Seed,
+    pub bind: IpAddr,
+    /// Fixed randomness for reproducible runs.
+    pub rng_seed: Option<[u8; 32]>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadyAktensystem {
+    pub id: String,
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadyInsurant {
+    pub kvnr: String,
+    pub insurer: String,
+    pub gesundheitsid_code: String,
+    pub email: String,
+    pub has_record: bool,
+}
+
+/// The one JSON line printed on stdout when the sandbox is ready.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadyLine {
+    pub ready: bool,
+    pub aktensysteme: Vec<ReadyAktensystem>,
+    pub ca_cert: String,
+    /// DER root of the sandbox's VAU PKI: the trust anchor for strict VAU certificate checks.
+    pub vau_trust_anchor: String,
+    pub insurants: Vec<ReadyInsurant>,
+}
+
+/// A running sandbox; dropping it does not stop it, [`Sandbox::shutdown`] does.
+pub struct Sandbox {
+    pub ready: ReadyLine,
+    pub aktensysteme: Vec<Arc<Aktensystem>>,
+    pub clock: Arc<Clock>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Sandbox {
+    pub async fn start(opts: Options) -> Result<Self, ServeError> {
+        tls::install_crypto_provider();
+        let (tmp, dir) = match &opts.state_dir {
+            Some(d) => (None, d.clone()),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("epa-sandbox")
+                    .tempdir()
+                    .map_err(|source| ServeError::Io {
+                        context: "creating a temp dir".into(),
+                        source,
+                    })?;
+                let p = t.path().to_owned();
+                (Some(t), p)
+            }
+        };
+        let ca = SandboxCa::load_or_create(&dir.join("tls"))?;
+        let seed_bytes = match opts.rng_seed {
+            Some(s) => s,
+            None => {
+                let mut s = [0u8; 32];
+                getrandom::fill(&mut s).map_err(|e| ServeError::Random(e.to_string()))?;
+                s
+            }
+        };
+        let clock = Arc::new(Clock::default());
+        let pki = Arc::new(TestPki::generate(
+            &mut rng_for(seed_bytes, 0),
+            clock.now_unix(),
+        ));
+        let anchor = dir.join("vau-root.der");
+        std::fs::write(&anchor, pki.root_der()).map_err(|source| ServeError::Io {
+            context: format!("writing {}", anchor.display()),
+            source,
+        })?;
+        let (stop, _) = watch::channel(false);
+        let mut systems = Vec::new();
+        let mut ready_systems = Vec::new();
+        let mut tasks = Vec::new();
+        for (i, a) in opts.seed.aktensysteme.iter().enumerate() {
+            let records: HashMap<String, Record> = opts
+                .seed
+                .insurants
+                .iter()
+                .filter(|p| opts.seed.aktensystem_of(p) == Some(a.id.as_str()))
+                .filter_map(|p| p.record.as_ref().map(|r| (p.kvnr.clone(), Record::from(r))))
+                .collect();
+            let system = Aktensystem::new(
+                &a.id,
+                &a.host,
+                records,
+                Arc::clone(&clock),
+                Arc::clone(&pki),
+                rng_for(seed_bytes, i as u64 + 1),
+            );
+            let listener = tokio::net::TcpListener::bind(SocketAddr::new(opts.bind, 0))
+                .await
+                .map_err(|source| ServeError::Io {
+                    context: format!("binding {}", opts.bind),
+                    source,
+                })?;
+            let addr = listener.local_addr().map_err(|source| ServeError::Io {
+                context: "local address".into(),
+                source,
+            })?;
+            let config = ca.server_config(&[a.host.as_str()])?;
+            let mut rx = stop.subscribe();
+            tasks.push(tokio::spawn(tls::serve_tls(
+                listener,
+                config,
+                system.router(),
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+            )));
+            tracing::info!(id = %a.id, %addr, "Aktensystem listening");
+            ready_systems.push(ReadyAktensystem {
+                id: a.id.clone(),
+                base_url: format!("https://{addr}"),
+            });
+            systems.push(system);
+        }
+        let insurants = opts
+            .seed
+            .insurants
+            .iter()
+            .map(|p| ReadyInsurant {
+                kvnr: p.kvnr.clone(),
+                insurer: p.insurer.clone(),
+                gesundheitsid_code: p.gesundheitsid_code.clone(),
+                email: p.email.clone(),
+                has_record: p.record.is_some(),
+            })
+            .collect();
+        Ok(Self {
+            ready: ReadyLine {
+                ready: true,
+                aktensysteme: ready_systems,
+                ca_cert: ca.ca_cert_path().display().to_string(),
+                vau_trust_anchor: anchor.display().to_string(),
+                insurants,
+            },
+            aktensysteme: systems,
+            clock,
+            stop,
+            tasks,
+            _tmp: tmp,
+        })
+    }
+
+    pub fn aktensystem(&self, id: &str) -> Option<&Arc<Aktensystem>> {
+        self.aktensysteme.iter().find(|a| a.id == id)
+    }
+
+    /// Stops every listener and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The sandbox as a process and in process: ready line, TLS with its own CA, the Information
+//! Service table, and a full VAU handshake plus data exchange with epa-protocol's client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use epa_protocol::http::{Limits, Request, parse_response};
+use epa_protocol::pki::{CertData, CertVerification};
+use epa_protocol::vau::{ClientHandshake, Environment, VauError};
+use epa_sandbox::seed::Seed;
+use epa_sandbox::server::{Options, Sandbox};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const UA: &str = "EPADESKTOP0123456789/0.1.0";
+
+fn client(ca_pem: &str) -> reqwest::Client {
+    epa_sandbox::tls::install_crypto_provider();
+    let config = epa_sandbox::tls::client_config(ca_pem).unwrap();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn serve_prints_one_ready_line_and_stops_when_stdin_closes() {
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_epa-sandbox"))
+        .args(["serve", "--exit-on-stdin-eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    eprintln!("ready after {:?}", t.elapsed());
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["aktensysteme"].as_array().unwrap().len(), 2);
+    assert!(
+        v["aktensysteme"][0]["base_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
+    assert!(std::path::Path::new(v["ca_cert"].as_str().unwrap()).is_file());
+    assert!(
+        v["insurants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["has_record"] == false)
+    );
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}
+
+async fn sandbox() -> Sandbox {
+    Sandbox::start(Options {
+        state_dir: None,
+        seed: Seed::default_seed().unwrap(),
+        bind: "127.0.0.1".parse().unwrap(),
+        rng_seed: Some([3; 32]),
+    })
+    .await
+    .unwrap()
+}
+
+fn base(s: &Sandbox, id: &str) -> String {
+    s.ready
+        .aktensysteme
+        .iter()
+        .find(|a| a.id == id)
+        .unwrap()
+        .base_url
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_information_service_follows_the_spec_table() {
+    let s = sandbox().await;
+    let ca = std::fs::read_to_string(&s.ready.ca_cert).unwrap();
+    let c = client(&ca);
+    let get = |system: &str, path: String| {
+        let c = c.clone();
+        let url = format!("{}{path}", base(&s, system));
+        async move { c.get(url).header("x-useragent", UA).send().await.unwrap() }
+    };
+    let status = |system: &'static str, kvnr: &'static str| {
+        let g = get(system, format!("/information/api/v1/ehr/{kvnr}"));
+        async move { g.await.status().as_u16() }
+    };
+    assert_eq!(status("epa-as-1", "X110411675").await, 200); // AOK PLUS, ACTIVATED
+    assert_eq!(status("epa-as-2", "X110411675").await, 404); // lives on the other system
+    assert_eq!(status("epa-as-2", "C131860918").await, 409); // SUSPENDED
+    assert_eq!(status("epa-as-1", "D390996037").await, 404); // INITIALIZED
+    assert_eq!(status("epa-as-1", "E082462818").await, 404); // no record
+    let r = get("epa-as-1", "/information/api/v1/ehr/X11041167".into()).await;
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["errorCode"],
+        "malformedRequest"
+    );
+    let r = get("epa-as-1", "/information/api/v1/ehr/E082462818".into()).await;
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["errorCode"],
+        "noHealthRecord"
+    );
+    // x-useragent is required.
+    let r = c
+        .get(format!(
+            "{}/information/api/v1/ehr/X110411675",
+            base(&s, "epa-as-1")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = get(
+        "epa-as-1",
+        "/information/api/v1/ehr/M432109873/consentdecisions".into(),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["functionId"] == "medication" && d["decision"] == "deny")
+    );
+    let ux = |body: serde_json::Value| {
+        c.post(format!(
+            "{}/information/api/v1/userexperience",
+            base(&s, "epa-as-1")
+        ))
+        .header("x-useragent", UA)
+        .json(&body)
+        .send()
+    };
+    assert_eq!(
+        ux(serde_json::json!({"useCase": "UX_Login_V", "measurement": 812}))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        ux(serde_json::json!({"useCase": "UX_Nope", "measurement": 1}))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        400
+    );
+    s.shutdown().await;
+}
+
+/// One VAU handshake over HTTPS, as the daemon will do it.
+async fn open_channel(
+    c: &reqwest::Client,
+    base: &str,
+    anchor: &[u8],
+    rng: &mut ChaCha20Rng,
+) -> (epa_protocol::vau::ClientChannel, String) {
+    let hs = ClientHandshake::start(rng);
+    let r = c
+        .post(format!("{base}/VAU"))
+        .header("x-useragent", UA)
+        .header("content-type", "application/cbor")
+        .body(hs.m1().to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let cid = r.headers()["vau-cid"].to_str().unwrap().to_owned();
+    assert!(
+        cid.starts_with('/')
+            && cid.len() <= 200
+            && cid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-')
+    );
+    let awaiting = hs.receive_m2(&r.bytes().await.unwrap()).unwrap();
+    let cert = c
+        .get(format!("{base}{}", awaiting.cert_data_path()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cert.status().as_u16(), 200);
+    let cert = CertData::from_cbor(&cert.bytes().await.unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mode = CertVerification::Strict {
+        trusted_roots: vec![anchor.to_vec()],
+        now_unix: now,
+    };
+    let (awaiting, m3) = awaiting.finish(&cert, &mode, now, rng).unwrap();
+    let r = c
+        .post(format!("{base}{cid}"))
+        .header("x-useragent", UA)
+        .header("content-type", "application/cbor")
+        .body(m3)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    (
+        awaiting
+            .receive_m4(&r.bytes().await.unwrap(), Environment::Test)
+            .unwrap(),
+        cid,
+    )
+}
+
+async fn send(
+    c: &reqwest::Client,
+    url: &str,
+    channel: &mut epa_protocol::vau::ClientChannel,
+    inner: &Request,
+    rng: &mut ChaCha20Rng,
+) -> Result<epa_protocol::http::Response, VauError> {
+    let body = channel
+        .seal_request(&inner.to_bytes("epa-as-1.sandbox.local").unwrap(), rng)
+        .unwrap();
+    let r = c
+        .post(url)
+        .header("x-useragent", UA)
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let plain = channel.open_response(ct.as_deref(), &r.bytes().await.unwrap())?;
+    Ok(parse_response(&plain, &Limits::default()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vau_channel_opens_over_https_and_carries_inner_http() {
+    let s = sandbox().await;
+    let c = client(&std::fs::read_to_string(&s.ready.ca_cert).unwrap());
+    let anchor = std::fs::read(&s.ready.vau_trust_anchor).unwrap();
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    let b = base(&s, "epa-as-1");
+    let (mut ch, cid) = open_channel(&c, &b, &anchor, &mut rng).await;
+    let url = format!("{b}{cid}");
+    // No inner services yet on this route: the inner router answers 404, through the channel.
+    let resp = send(
+        &c,
+        &url,
+        &mut ch,
+        &Request::get("/epa/authz/v1/getNonce").header("x-useragent", UA),
+        &mut rng,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status, 404);
+    assert_eq!(ch.counter(), 1);
+    // A replayed request is refused by the VAU (403, CBOR error).
+    let replay = ch
+        .seal_request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut rng)
+        .unwrap();
+    let ok = c
+        .post(&url)
+        .header("x-useragent", UA)
+        .header("content-type", "application/octet-stream")
+        .body(replay.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let again = c
+        .post(&url)
+        .header("x-useragent", UA)
+        .header("content-type", "application/octet-stream")
+        .body(replay)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 403);
+    assert_eq!(again.headers()["content-type"], "application/cbor");
+    // Unknown CID.
+    let r = c
+        .post(format!("{b}/VAU/epa-as-1/0000"))
+        .header("x-useragent", UA)
+        .body(vec![2u8; 80])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // Fault: Restart; the channel is gone afterwards.
+    s.aktensystem("epa-as-1")
+        .unwrap()
+        .faults
+        .restart_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = send(&c, &url, &mut ch, &Request::get("/x"), &mut rng)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VauError::Restart), "{e:?}");
+    let r = c
+        .post(&url)
+        .header("x-useragent", UA)
+        .body(vec![2u8; 80])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // Without x-useragent the VAU refuses M1.
+    let r = c
+        .post(format!("{b}/VAU"))
+        .header("content-type", "application/cbor")
+        .body(ClientHandshake::start(&mut rng).m1().to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    s.shutdown().await;
+}
