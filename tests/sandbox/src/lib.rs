@@ -4,6 +4,7 @@
 pub mod aktensystem;
 pub mod clock;
 pub mod info;
+pub mod mail;
 pub mod seed;
 pub mod server;
 pub mod tls;

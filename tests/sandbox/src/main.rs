@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use epa_sandbox::mail::{Mail, read_outbox};
 use epa_sandbox::seed::Seed;
 use epa_sandbox::server::{Options, Sandbox};
 use tokio::io::AsyncReadExt;
@@ -41,16 +42,74 @@ enum Command {
         #[arg(long, default_value = "info")]
         log_level: String,
     },
+    /// Read the mail outbox (the `outbox_dir` of the ready line).
+    Mail {
+        #[command(subcommand)]
+        what: MailCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCmd {
+    /// All mails to ADDRESS, newest first (JSON lines).
+    List(MailArgs),
+    /// The mail with this id (JSON).
+    Show {
+        id: String,
+        #[command(flatten)]
+        args: MailArgs,
+    },
+    /// The newest mail to ADDRESS (JSON); exit code 1 when there is none.
+    Latest(MailArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MailArgs {
+    #[arg(long, value_name = "ADDRESS")]
+    to: String,
+    #[arg(long, value_name = "DIR")]
+    outbox: PathBuf,
+}
+
+fn mail(what: MailCmd) -> ExitCode {
+    let (args, id, latest) = match &what {
+        MailCmd::List(a) => (a, None, false),
+        MailCmd::Latest(a) => (a, None, true),
+        MailCmd::Show { id, args } => (args, Some(id.as_str()), false),
+    };
+    let mails = match read_outbox(&args.outbox, &args.to) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("epa-sandbox: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let chosen: Vec<&Mail> = mails
+        .iter()
+        .filter(|m| id.is_none_or(|i| m.id == i))
+        .take(if latest { 1 } else { usize::MAX })
+        .collect();
+    for m in &chosen {
+        println!("{}", serde_json::to_string(m).unwrap_or_default());
+    }
+    if chosen.is_empty() && !matches!(what, MailCmd::List(_)) {
+        eprintln!("epa-sandbox: no such mail to {}", args.to);
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
-    let Command::Serve {
-        state_dir,
-        seed,
-        bind,
-        exit_on_stdin_eof,
-        log_level,
-    } = Cli::parse().command;
+    let (state_dir, seed, bind, exit_on_stdin_eof, log_level) = match Cli::parse().command {
+        Command::Mail { what } => return mail(what),
+        Command::Serve {
+            state_dir,
+            seed,
+            bind,
+            exit_on_stdin_eof,
+            log_level,
+        } => (state_dir, seed, bind, exit_on_stdin_eof, log_level),
+    };
     let filter =
         tracing_subscriber::EnvFilter::try_new(&log_level).unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::aktensystem::{Aktensystem, Record, rng_for};
 use crate::clock::Clock;
+use crate::mail::{MailError, Outbox};
 use crate::seed::Seed;
 use crate::tls::{self, SandboxCa};
 
@@ -27,6 +28,8 @@ pub enum ServeError {
     },
     #[error("random generator: {0}")]
     Random(String),
+    #[error("mail outbox: {0}")]
+    Mail(#[from] MailError),
 }
 
 pub struct Options {
@@ -61,6 +64,10 @@ pub struct ReadyLine {
     pub ca_cert: String,
     /// DER root of the sandbox's VAU PKI: the trust anchor for strict VAU certificate checks.
     pub vau_trust_anchor: String,
+    /// `GET {mail_api}/messages?to=ADDRESS` lists the mails sent to ADDRESS, newest first.
+    pub mail_api: String,
+    /// Every mail is also an `.eml` file here.
+    pub outbox_dir: String,
     pub insurants: Vec<ReadyInsurant>,
 }
 
@@ -69,6 +76,7 @@ pub struct Sandbox {
     pub ready: ReadyLine,
     pub aktensysteme: Vec<Arc<Aktensystem>>,
     pub clock: Arc<Clock>,
+    pub outbox: Arc<Outbox>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     _tmp: Option<tempfile::TempDir>,
@@ -157,6 +165,27 @@ impl Sandbox {
             });
             systems.push(system);
         }
+        // The portal: services that are not an Aktensystem (mail now; IDPs and the ident app next).
+        let outbox = Arc::new(Outbox::open(&dir.join("outbox"))?);
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(opts.bind, 0))
+            .await
+            .map_err(|source| ServeError::Io {
+                context: format!("binding {}", opts.bind),
+                source,
+            })?;
+        let portal = listener.local_addr().map_err(|source| ServeError::Io {
+            context: "local address".into(),
+            source,
+        })?;
+        let mut rx = stop.subscribe();
+        tasks.push(tokio::spawn(tls::serve_tls(
+            listener,
+            ca.server_config(&["portal.sandbox.local"])?,
+            crate::mail::router(Arc::clone(&outbox)),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )));
         let insurants = opts
             .seed
             .insurants
@@ -175,10 +204,13 @@ impl Sandbox {
                 aktensysteme: ready_systems,
                 ca_cert: ca.ca_cert_path().display().to_string(),
                 vau_trust_anchor: anchor.display().to_string(),
+                mail_api: format!("https://{portal}/mail"),
+                outbox_dir: outbox.dir().display().to_string(),
                 insurants,
             },
             aktensysteme: systems,
             clock,
+            outbox,
             stop,
             tasks,
             _tmp: tmp,

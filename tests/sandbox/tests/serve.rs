@@ -332,3 +332,66 @@ async fn a_vau_channel_opens_over_https_and_carries_inner_http() {
     assert_eq!(r.status().as_u16(), 400);
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mails_land_in_the_outbox_and_the_mail_api() {
+    let s = sandbox().await;
+    let c = client(&std::fs::read_to_string(&s.ready.ca_cert).unwrap());
+    let to = "maria.muster@example.invalid";
+    s.outbox
+        .send(
+            to,
+            "Ihr Bestätigungscode",
+            "Code: 482913",
+            s.clock.now_unix(),
+        )
+        .unwrap();
+    s.outbox
+        .send(to, "Neues Gerät", "Hallo", s.clock.now_unix() + 1)
+        .unwrap();
+    let v: serde_json::Value = c
+        .get(format!("{}/messages?to={to}", s.ready.mail_api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["subject"], "Neues Gerät");
+    assert_eq!(v[1]["text"], "Code: 482913");
+    let r = c
+        .get(format!("{}/messages", s.ready.mail_api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    // The CLI reads the same outbox.
+    let out = Command::new(env!("CARGO_BIN_EXE_epa-sandbox"))
+        .args([
+            "mail",
+            "latest",
+            "--to",
+            to,
+            "--outbox",
+            &s.ready.outbox_dir,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let latest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(latest["subject"], "Neues Gerät");
+    let out = Command::new(env!("CARGO_BIN_EXE_epa-sandbox"))
+        .args([
+            "mail",
+            "latest",
+            "--to",
+            "nobody@example.invalid",
+            "--outbox",
+            &s.ready.outbox_dir,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    s.shutdown().await;
+}
