@@ -20,6 +20,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tower::ServiceExt;
 
+use crate::authz::ChannelSession;
 use crate::clock::Clock;
 use crate::info;
 use crate::seed::{RecordSeed, RecordStatus};
@@ -58,7 +59,7 @@ struct Keys {
 
 enum ChannelState {
     Handshaking(ServerAwaitingM3, Arc<VauServerKeys>),
-    Open(ServerChannel),
+    Open(ServerChannel, Arc<ChannelSession>),
     /// A request of this channel is being answered.
     Busy,
 }
@@ -113,6 +114,7 @@ impl Aktensystem {
         clock: Arc<Clock>,
         pki: Arc<TestPki>,
         mut rng: ChaCha20Rng,
+        inner: axum::Router,
     ) -> Arc<Self> {
         let signer = pki.issue_vau_signer(&mut rng, clock.now_unix(), true);
         let cert_data = CertData {
@@ -136,7 +138,7 @@ impl Aktensystem {
             keys: Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
             rng: Mutex::new(rng),
-            inner: axum::Router::new(),
+            inner,
         })
     }
 
@@ -197,8 +199,9 @@ impl Aktensystem {
         info::router(Arc::clone(self)).merge(vau)
     }
 
-    /// Passes an inner HTTP request through the inner router and frames the answer.
-    async fn dispatch_inner(&self, inner: &[u8]) -> Vec<u8> {
+    /// Passes an inner HTTP request through the inner router (with the channel's session slot)
+    /// and frames the answer.
+    async fn dispatch_inner(&self, inner: &[u8], session: &Arc<ChannelSession>) -> Vec<u8> {
         let req = match parse_request(inner, &Limits::default()) {
             Ok(r) => r,
             Err(e) => {
@@ -212,6 +215,7 @@ impl Aktensystem {
         for (n, v) in &req.headers {
             builder = builder.header(n, v);
         }
+        builder = builder.extension(Arc::clone(session));
         let Ok(http_req) = builder.body(Body::from(req.body)) else {
             return epa_protocol::http::Response::new(400).to_bytes();
         };
@@ -288,7 +292,7 @@ async fn on_cid(
     let state = {
         let mut channels = lock(&system.channels);
         match channels.get(&cid) {
-            Some(ChannelState::Open(_)) => channels.insert(cid.clone(), ChannelState::Busy),
+            Some(ChannelState::Open(..)) => channels.insert(cid.clone(), ChannelState::Busy),
             Some(ChannelState::Busy) => None,
             _ => channels.remove(&cid),
         }
@@ -311,14 +315,15 @@ async fn on_cid(
                 awaiting.receive_m3(&keys, &body, Environment::Test, &mut *lock(&system.rng));
             match result {
                 Ok((channel, m4)) => {
-                    lock(&system.channels).insert(cid, ChannelState::Open(channel));
+                    let session = Arc::new(ChannelSession::default());
+                    lock(&system.channels).insert(cid, ChannelState::Open(channel, session));
                     cbor(StatusCode::OK, m4)
                 }
                 // A failed handshake leaves nothing behind.
                 Err(e) => vau_error(&e),
             }
         }
-        Some(ChannelState::Open(mut channel)) => {
+        Some(ChannelState::Open(mut channel, session)) => {
             if system.faults.restart_next.swap(false, Ordering::SeqCst) {
                 tracing::info!(%cid, "fault: answering Restart and forgetting the channel");
                 lock(&system.channels).remove(&cid);
@@ -327,7 +332,7 @@ async fn on_cid(
             let opened = channel.open_request(&body);
             let response = match opened {
                 Ok((counter, inner)) => {
-                    let plain = system.dispatch_inner(&inner).await;
+                    let plain = system.dispatch_inner(&inner, &session).await;
                     let sealed = channel.seal_response(counter, &plain, &mut *lock(&system.rng));
                     (
                         StatusCode::OK,
@@ -338,7 +343,7 @@ async fn on_cid(
                 }
                 Err(e) => vau_error(&e),
             };
-            lock(&system.channels).insert(cid, ChannelState::Open(channel));
+            lock(&system.channels).insert(cid, ChannelState::Open(channel, session));
             response
         }
     }

@@ -2,7 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub mod aktensystem;
+pub mod authz;
 pub mod clock;
+pub mod devices;
+pub mod idp;
 pub mod info;
 pub mod mail;
 pub mod seed;

@@ -11,7 +11,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::aktensystem::{Aktensystem, Record, rng_for};
+use crate::authz::Authz;
 use crate::clock::Clock;
+use crate::devices::DeviceRegistry;
+use crate::idp::Idps;
 use crate::mail::{MailError, Outbox};
 use crate::seed::Seed;
 use crate::tls::{self, SandboxCa};
@@ -56,6 +59,12 @@ pub struct ReadyInsurant {
     pub has_record: bool,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadyIdp {
+    pub insurer: String,
+    pub issuer: String,
+}
+
 /// The one JSON line printed on stdout when the sandbox is ready.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadyLine {
@@ -64,6 +73,9 @@ pub struct ReadyLine {
     pub ca_cert: String,
     /// DER root of the sandbox's VAU PKI: the trust anchor for strict VAU certificate checks.
     pub vau_trust_anchor: String,
+    pub idps: Vec<ReadyIdp>,
+    /// `POST {ident_app}/approve` plays the phone.
+    pub ident_app: String,
     /// `GET {mail_api}/messages?to=ADDRESS` lists the mails sent to ADDRESS, newest first.
     pub mail_api: String,
     /// Every mail is also an `.eml` file here.
@@ -77,6 +89,8 @@ pub struct Sandbox {
     pub aktensysteme: Vec<Arc<Aktensystem>>,
     pub clock: Arc<Clock>,
     pub outbox: Arc<Outbox>,
+    pub idps: Arc<Idps>,
+    pub devices: Arc<DeviceRegistry>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     _tmp: Option<tempfile::TempDir>,
@@ -119,6 +133,21 @@ impl Sandbox {
             source,
         })?;
         let (stop, _) = watch::channel(false);
+        // The portal: services that are not an Aktensystem (IDPs, ident app, mail).
+        let portal_listener = tokio::net::TcpListener::bind(SocketAddr::new(opts.bind, 0))
+            .await
+            .map_err(|source| ServeError::Io {
+                context: format!("binding {}", opts.bind),
+                source,
+            })?;
+        let portal = portal_listener
+            .local_addr()
+            .map_err(|source| ServeError::Io {
+                context: "local address".into(),
+                source,
+            })?;
+        let idps = Idps::new(&format!("https://{portal}"), &opts.seed, Arc::clone(&clock));
+        let devices = Arc::new(DeviceRegistry::default());
         let mut systems = Vec::new();
         let mut ready_systems = Vec::new();
         let mut tasks = Vec::new();
@@ -130,6 +159,13 @@ impl Sandbox {
                 .filter(|p| opts.seed.aktensystem_of(p) == Some(a.id.as_str()))
                 .filter_map(|p| p.record.as_ref().map(|r| (p.kvnr.clone(), Record::from(r))))
                 .collect();
+            let authz = Arc::new(Authz {
+                idps: Arc::clone(&idps),
+                devices: Arc::clone(&devices),
+                clock: Arc::clone(&clock),
+                client_id: format!("https://{}", a.host),
+                rng: std::sync::Mutex::new(rng_for(seed_bytes, 1000 + i as u64)),
+            });
             let system = Aktensystem::new(
                 &a.id,
                 &a.host,
@@ -137,6 +173,7 @@ impl Sandbox {
                 Arc::clone(&clock),
                 Arc::clone(&pki),
                 rng_for(seed_bytes, i as u64 + 1),
+                crate::authz::router(authz),
             );
             let listener = tokio::net::TcpListener::bind(SocketAddr::new(opts.bind, 0))
                 .await
@@ -165,23 +202,12 @@ impl Sandbox {
             });
             systems.push(system);
         }
-        // The portal: services that are not an Aktensystem (mail now; IDPs and the ident app next).
         let outbox = Arc::new(Outbox::open(&dir.join("outbox"))?);
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(opts.bind, 0))
-            .await
-            .map_err(|source| ServeError::Io {
-                context: format!("binding {}", opts.bind),
-                source,
-            })?;
-        let portal = listener.local_addr().map_err(|source| ServeError::Io {
-            context: "local address".into(),
-            source,
-        })?;
         let mut rx = stop.subscribe();
         tasks.push(tokio::spawn(tls::serve_tls(
-            listener,
+            portal_listener,
             ca.server_config(&["portal.sandbox.local"])?,
-            crate::mail::router(Arc::clone(&outbox)),
+            crate::mail::router(Arc::clone(&outbox)).merge(idps.router()),
             async move {
                 let _ = rx.wait_for(|s| *s).await;
             },
@@ -204,6 +230,12 @@ impl Sandbox {
                 aktensysteme: ready_systems,
                 ca_cert: ca.ca_cert_path().display().to_string(),
                 vau_trust_anchor: anchor.display().to_string(),
+                idps: idps
+                    .issuers()
+                    .into_iter()
+                    .map(|(insurer, issuer)| ReadyIdp { insurer, issuer })
+                    .collect(),
+                ident_app: idps.ident_app_url(),
                 mail_api: format!("https://{portal}/mail"),
                 outbox_dir: outbox.dir().display().to_string(),
                 insurants,
@@ -211,6 +243,8 @@ impl Sandbox {
             aktensysteme: systems,
             clock,
             outbox,
+            idps,
+            devices,
             stop,
             tasks,
             _tmp: tmp,

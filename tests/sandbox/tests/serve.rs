@@ -395,3 +395,188 @@ async fn mails_land_in_the_outbox_and_the_mail_api() {
     assert_eq!(out.status.code(), Some(1));
     s.shutdown().await;
 }
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| {
+            let mut out = Vec::new();
+            let b = v.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' && i + 2 < b.len() {
+                    out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insurant_logs_in_with_the_ident_app_and_gets_a_device_management_session() {
+    let s = sandbox().await;
+    let c = client(&std::fs::read_to_string(&s.ready.ca_cert).unwrap());
+    let anchor = std::fs::read(&s.ready.vau_trust_anchor).unwrap();
+    let mut rng = ChaCha20Rng::from_seed([6; 32]);
+    let b = base(&s, "epa-as-1");
+    let issuer = s
+        .ready
+        .idps
+        .iter()
+        .find(|i| i.insurer == "AOK PLUS")
+        .unwrap()
+        .issuer
+        .clone();
+    assert_eq!(
+        s.ready
+            .idps
+            .iter()
+            .filter(|i| i.insurer.starts_with("AOK"))
+            .count(),
+        11
+    );
+
+    let (mut ch, cid) = open_channel(&c, &b, &anchor, &mut rng).await;
+    let url = format!("{b}{cid}");
+    let authz = |extra: &[(&str, &str)]| {
+        let mut r =
+            Request::get("/epa/authz/v1/send_authorization_request_fdv").header("x-useragent", UA);
+        for (n, v) in extra {
+            r = r.header(*n, *v);
+        }
+        r
+    };
+    // Spec errors first.
+    let r = send(&c, &url, &mut ch, &authz(&[]), &mut rng)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    let r = send(
+        &c,
+        &url,
+        &mut ch,
+        &authz(&[("x-idp-iss", "https://idp.example.invalid")]),
+        &mut rng,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 404);
+    assert!(String::from_utf8_lossy(&r.body).contains("noResource"));
+
+    let r = send(
+        &c,
+        &url,
+        &mut ch,
+        &authz(&[("x-idp-iss", &issuer)]),
+        &mut rng,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 302);
+    let location = r.header("location").unwrap().to_owned();
+    assert!(location.starts_with(&issuer));
+    for p in ["client_id", "request_uri", "state"] {
+        assert!(
+            query_param(&location, p).is_some(),
+            "{p} missing in {location}"
+        );
+    }
+    let state = query_param(&location, "state").unwrap();
+
+    // The phone: a wrong GesundheitsID code first, then the right one.
+    let approve = |code: &str| {
+        c.post(format!("{}/approve", s.ready.ident_app))
+            .json(&serde_json::json!({"authorization_url": location, "kvnr": "X110411675", "gesundheitsid_code": code}))
+            .send()
+    };
+    assert_eq!(approve("000000").await.unwrap().status().as_u16(), 403);
+    let v: serde_json::Value = approve("428193").await.unwrap().json().await.unwrap();
+    let redirect = v["redirect_uri"].as_str().unwrap().to_owned();
+    assert!(redirect.starts_with("epa-desktop://auth/callback?"));
+    assert_eq!(
+        query_param(&redirect, "state").as_deref(),
+        Some(state.as_str())
+    );
+    let code = query_param(&redirect, "code").unwrap();
+
+    let authcode = |code: &str| {
+        Request::post(
+            "/epa/authz/v1/send_authcode_fdv",
+            "application/json",
+            serde_json::to_vec(&serde_json::json!({"authorizationCode": code})).unwrap(),
+        )
+        .header("x-useragent", UA)
+    };
+    // Only one device header: refused, and the attempt is spent.
+    let r = send(
+        &c,
+        &url,
+        &mut ch,
+        &authcode(&code).header(
+            "x-device-identifier",
+            "4ab42e19-7d33-40fa-949f-3499135b910b",
+        ),
+        &mut rng,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("paramExcpected"));
+    let r = send(&c, &url, &mut ch, &authcode(&code), &mut rng)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403, "the failed call discarded the pending login");
+
+    // A fresh channel and a clean login: a Device-Management-only session.
+    let (mut ch, cid) = open_channel(&c, &b, &anchor, &mut rng).await;
+    let url = format!("{b}{cid}");
+    let r = send(
+        &c,
+        &url,
+        &mut ch,
+        &authz(&[("x-idp-iss", &issuer)]),
+        &mut rng,
+    )
+    .await
+    .unwrap();
+    let location = r.header("location").unwrap().to_owned();
+    let v: serde_json::Value = c
+        .post(format!("{}/approve", s.ready.ident_app))
+        .json(&serde_json::json!({"authorization_url": location, "kvnr": "X110411675", "gesundheitsid_code": "428193"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = query_param(v["redirect_uri"].as_str().unwrap(), "code").unwrap();
+    let r = send(&c, &url, &mut ch, &authcode(&code), &mut rng)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let np: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let np = np["vau-np"].as_str().unwrap();
+    assert!(np.len() == 64 && np.bytes().all(|b| b.is_ascii_hexdigit()));
+    // The code is one-time; a second login on this channel is refused.
+    let r = send(&c, &url, &mut ch, &authcode(&code), &mut rng)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 409);
+    let r = send(
+        &c,
+        &url,
+        &mut ch,
+        &Request::get("/epa/authz/v1/logoutFdV").header("x-useragent", UA),
+        &mut rng,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    s.shutdown().await;
+}
