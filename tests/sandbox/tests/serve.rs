@@ -259,7 +259,7 @@ async fn a_vau_channel_opens_over_https_and_carries_inner_http() {
     let b = base(&s, "epa-as-1");
     let (mut ch, cid) = open_channel(&c, &b, &anchor, &mut rng).await;
     let url = format!("{b}{cid}");
-    // No inner services yet on this route: the inner router answers 404, through the channel.
+    // getNonce is not an FdV operation: the inner router answers 404, through the channel.
     let resp = send(
         &c,
         &url,
