@@ -185,8 +185,7 @@ impl Aktensystem {
     fn new_cid(&self) -> String {
         let mut raw = [0u8; 16];
         rand_core::Rng::fill_bytes(&mut *lock(&self.rng), &mut raw);
-        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        format!("/VAU/{}/{hex}", self.id)
+        format!("/VAU/{}/{}", self.id, crate::idp::hex(&raw))
     }
 
     /// Outer router: Information Service + VAU.

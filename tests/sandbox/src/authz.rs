@@ -92,7 +92,7 @@ impl Authz {
             &mut *self.rng.lock().unwrap_or_else(|p| p.into_inner()),
             &mut raw,
         );
-        raw.iter().map(|b| format!("{b:02x}")).collect()
+        idp::hex(&raw)
     }
 }
 

@@ -83,6 +83,16 @@ pub struct ReadyLine {
     pub insurants: Vec<ReadyInsurant>,
 }
 
+/// A listener on a free port of `ip`, and its address.
+async fn bind_free_port(ip: IpAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
+    let io = |context: String| move |source| ServeError::Io { context, source };
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0))
+        .await
+        .map_err(io(format!("binding {ip}")))?;
+    let addr = listener.local_addr().map_err(io("local address".into()))?;
+    Ok((listener, addr))
+}
+
 /// A running sandbox; dropping it does not stop it, [`Sandbox::shutdown`] does.
 pub struct Sandbox {
     pub ready: ReadyLine,
@@ -134,18 +144,7 @@ impl Sandbox {
         })?;
         let (stop, _) = watch::channel(false);
         // The portal: services that are not an Aktensystem (IDPs, ident app, mail).
-        let portal_listener = tokio::net::TcpListener::bind(SocketAddr::new(opts.bind, 0))
-            .await
-            .map_err(|source| ServeError::Io {
-                context: format!("binding {}", opts.bind),
-                source,
-            })?;
-        let portal = portal_listener
-            .local_addr()
-            .map_err(|source| ServeError::Io {
-                context: "local address".into(),
-                source,
-            })?;
+        let (portal_listener, portal) = bind_free_port(opts.bind).await?;
         let idps = Idps::new(&format!("https://{portal}"), &opts.seed, Arc::clone(&clock));
         let devices = Arc::new(DeviceRegistry::default());
         let mut systems = Vec::new();
@@ -175,16 +174,7 @@ impl Sandbox {
                 rng_for(seed_bytes, i as u64 + 1),
                 crate::authz::router(authz),
             );
-            let listener = tokio::net::TcpListener::bind(SocketAddr::new(opts.bind, 0))
-                .await
-                .map_err(|source| ServeError::Io {
-                    context: format!("binding {}", opts.bind),
-                    source,
-                })?;
-            let addr = listener.local_addr().map_err(|source| ServeError::Io {
-                context: "local address".into(),
-                source,
-            })?;
+            let (listener, addr) = bind_free_port(opts.bind).await?;
             let config = ca.server_config(&[a.host.as_str()])?;
             let mut rx = stop.subscribe();
             tasks.push(tokio::spawn(tls::serve_tls(
