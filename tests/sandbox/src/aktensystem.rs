@@ -3,9 +3,9 @@
 //! `epa-protocol`, with PU flag 0. Inner requests go to an inner router that the record
 //! services (authorization, devices, documents, …) add their routes to.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -23,27 +23,13 @@ use tower::ServiceExt;
 use crate::authz::ChannelSession;
 use crate::clock::Clock;
 use crate::info;
-use crate::seed::{RecordSeed, RecordStatus};
+use crate::seed::RecordStatus;
+use crate::services::{Record, RecordServices};
 
 /// VAU server keys are renewed this often (the signed lifetime is a week; OCSP must stay < 24 h).
 const KEY_RENEWAL_S: u64 = 12 * 3600;
 const KEY_LIFETIME_S: u64 = 7 * 24 * 3600;
 const CDV: u64 = 1;
-
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub status: RecordStatus,
-    pub consent: BTreeMap<String, String>,
-}
-
-impl From<&RecordSeed> for Record {
-    fn from(r: &RecordSeed) -> Self {
-        Self {
-            status: r.status,
-            consent: r.consent.clone(),
-        }
-    }
-}
 
 /// Faults a test can switch on.
 #[derive(Debug, Default)]
@@ -69,7 +55,7 @@ pub struct Aktensystem {
     pub host: String,
     pub relaxed_useragent: bool,
     pub faults: Faults,
-    records: RwLock<HashMap<String, Record>>,
+    pub services: Arc<RecordServices>,
     clock: Arc<Clock>,
     pki: Arc<TestPki>,
     signer: VauSigner,
@@ -110,7 +96,7 @@ impl Aktensystem {
     pub fn new(
         id: &str,
         host: &str,
-        records: HashMap<String, Record>,
+        services: Arc<RecordServices>,
         clock: Arc<Clock>,
         pki: Arc<TestPki>,
         mut rng: ChaCha20Rng,
@@ -129,7 +115,7 @@ impl Aktensystem {
             host: host.to_owned(),
             relaxed_useragent: false,
             faults: Faults::default(),
-            records: RwLock::new(records),
+            services,
             clock,
             pki,
             signer,
@@ -143,11 +129,7 @@ impl Aktensystem {
     }
 
     pub fn record(&self, kvnr: &str) -> Option<Record> {
-        self.records
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(kvnr)
-            .cloned()
+        self.services.records.get(kvnr)
     }
 
     pub fn record_status(&self, kvnr: &str) -> Option<RecordStatus> {

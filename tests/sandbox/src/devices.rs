@@ -3,7 +3,9 @@
 //! operations (register, confirm, list, rename, delete) build on it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::services::RecordServices;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceStatus {
@@ -82,6 +84,10 @@ impl DeviceRegistry {
         device.last_use = now;
         Ok(())
     }
+}
+
+pub fn router(_svc: Arc<RecordServices>) -> axum::Router {
+    axum::Router::new()
 }
 
 #[cfg(test)]

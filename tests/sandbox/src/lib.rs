@@ -2,12 +2,17 @@
 #![forbid(unsafe_code)]
 
 pub mod aktensystem;
+pub mod audit;
 pub mod authz;
 pub mod clock;
+pub mod constraints;
 pub mod devices;
+pub mod email;
 pub mod idp;
 pub mod info;
 pub mod mail;
 pub mod seed;
 pub mod server;
+pub mod services;
 pub mod tls;
+pub mod xds;

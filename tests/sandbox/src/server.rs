@@ -1,7 +1,6 @@
 //! Starting the sandbox: TLS CA, VAU PKI, one HTTPS listener per Aktensystem on a free
 //! loopback port, and the ready line that tells parents where everything is.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,13 +9,13 @@ use epa_protocol::pki::TestPki;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::aktensystem::{Aktensystem, Record, rng_for};
+use crate::aktensystem::{Aktensystem, rng_for};
 use crate::authz::Authz;
 use crate::clock::Clock;
-use crate::devices::DeviceRegistry;
 use crate::idp::Idps;
 use crate::mail::{MailError, Outbox};
 use crate::seed::Seed;
+use crate::services::RecordServices;
 use crate::tls::{self, SandboxCa};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +99,6 @@ pub struct Sandbox {
     pub clock: Arc<Clock>,
     pub outbox: Arc<Outbox>,
     pub idps: Arc<Idps>,
-    pub devices: Arc<DeviceRegistry>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     _tmp: Option<tempfile::TempDir>,
@@ -146,21 +144,21 @@ impl Sandbox {
         // The portal: services that are not an Aktensystem (IDPs, ident app, mail).
         let (portal_listener, portal) = bind_free_port(opts.bind).await?;
         let idps = Idps::new(&format!("https://{portal}"), &opts.seed, Arc::clone(&clock));
-        let devices = Arc::new(DeviceRegistry::default());
+        let outbox = Arc::new(Outbox::open(&dir.join("outbox"))?);
         let mut systems = Vec::new();
         let mut ready_systems = Vec::new();
         let mut tasks = Vec::new();
         for (i, a) in opts.seed.aktensysteme.iter().enumerate() {
-            let records: HashMap<String, Record> = opts
-                .seed
-                .insurants
-                .iter()
-                .filter(|p| opts.seed.aktensystem_of(p) == Some(a.id.as_str()))
-                .filter_map(|p| p.record.as_ref().map(|r| (p.kvnr.clone(), Record::from(r))))
-                .collect();
+            let services = Arc::new(RecordServices::new(
+                &a.id,
+                &opts.seed,
+                Arc::clone(&clock),
+                Arc::clone(&outbox),
+                rng_for(seed_bytes, 2000 + i as u64),
+            ));
             let authz = Arc::new(Authz {
                 idps: Arc::clone(&idps),
-                devices: Arc::clone(&devices),
+                devices: Arc::clone(&services.devices),
                 clock: Arc::clone(&clock),
                 client_id: format!("https://{}", a.host),
                 rng: std::sync::Mutex::new(rng_for(seed_bytes, 1000 + i as u64)),
@@ -168,11 +166,11 @@ impl Sandbox {
             let system = Aktensystem::new(
                 &a.id,
                 &a.host,
-                records,
+                Arc::clone(&services),
                 Arc::clone(&clock),
                 Arc::clone(&pki),
                 rng_for(seed_bytes, i as u64 + 1),
-                crate::authz::router(authz),
+                crate::services::router(Arc::clone(&services), authz),
             );
             let (listener, addr) = bind_free_port(opts.bind).await?;
             let config = ca.server_config(&[a.host.as_str()])?;
@@ -192,7 +190,6 @@ impl Sandbox {
             });
             systems.push(system);
         }
-        let outbox = Arc::new(Outbox::open(&dir.join("outbox"))?);
         let mut rx = stop.subscribe();
         tasks.push(tokio::spawn(tls::serve_tls(
             portal_listener,
@@ -234,7 +231,6 @@ impl Sandbox {
             clock,
             outbox,
             idps,
-            devices,
             stop,
             tasks,
             _tmp: tmp,

@@ -57,7 +57,9 @@ use epa_protocol::kvnr::Kvnr;
 use crate::clock::Clock;
 use crate::seed::{InsurantSeed, Seed};
 
-pub use codec::{b64url_decode, b64url_encode, form_encode, hex, parse_form, pct_encode, s256};
+pub use codec::{
+    b64url_decode, b64url_encode, form_decode, form_encode, hex, parse_form, pct_encode, s256,
+};
 
 /// `oid_versicherter`: the profession claim of an insurant.
 pub const PROFESSION_VERSICHERTER: &str = "1.2.276.0.76.4.49";
