@@ -93,6 +93,14 @@ pub struct Caller {
     pub record: Option<String>,
 }
 
+/// Behaviour switches of this Aktensystem that the spec leaves open.
+#[derive(Debug, Default)]
+pub struct Behaviour {
+    /// After confirmPendingDevice, upgrade the running session to full access at once (clients
+    /// then need no second login); off by default, like the servers observed in the field.
+    pub full_access_after_confirm: std::sync::atomic::AtomicBool,
+}
+
 pub struct RecordServices {
     pub system_id: String,
     pub clock: Arc<Clock>,
@@ -105,6 +113,7 @@ pub struct RecordServices {
     pub documents: Arc<DocumentStore>,
     pub constraints: Arc<Constraints>,
     pub audit: Arc<AuditLog>,
+    pub behaviour: Behaviour,
     pub rng: Mutex<ChaCha20Rng>,
 }
 
@@ -155,6 +164,7 @@ impl RecordServices {
             documents: Arc::new(DocumentStore::default()),
             constraints: Arc::new(Constraints::default()),
             audit: Arc::new(AuditLog::default()),
+            behaviour: Behaviour::default(),
             rng: Mutex::new(rng),
         }
     }
