@@ -2,28 +2,17 @@
 //! Service table, and a full VAU handshake plus data exchange with epa-protocol's client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use epa_protocol::http::{Limits, Request, parse_response};
-use epa_protocol::pki::{CertData, CertVerification};
-use epa_protocol::vau::{ClientHandshake, Environment, VauError};
-use epa_sandbox::seed::Seed;
-use epa_sandbox::server::{Options, Sandbox};
+use epa_protocol::http::Request;
+use epa_protocol::vau::{ClientHandshake, VauError};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-
-const UA: &str = "EPADESKTOP0123456789/0.1.0";
-
-fn client(ca_pem: &str) -> reqwest::Client {
-    epa_sandbox::tls::install_crypto_provider();
-    let config = epa_sandbox::tls::client_config(ca_pem).unwrap();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
-        .unwrap()
-}
+use support::{Env, UA, query_param};
 
 #[test]
 fn serve_prints_one_ready_line_and_stops_when_stdin_closes() {
@@ -62,35 +51,13 @@ fn serve_prints_one_ready_line_and_stops_when_stdin_closes() {
     assert!(status.success());
 }
 
-async fn sandbox() -> Sandbox {
-    Sandbox::start(Options {
-        state_dir: None,
-        seed: Seed::default_seed().unwrap(),
-        bind: "127.0.0.1".parse().unwrap(),
-        rng_seed: Some([3; 32]),
-    })
-    .await
-    .unwrap()
-}
-
-fn base(s: &Sandbox, id: &str) -> String {
-    s.ready
-        .aktensysteme
-        .iter()
-        .find(|a| a.id == id)
-        .unwrap()
-        .base_url
-        .clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_information_service_follows_the_spec_table() {
-    let s = sandbox().await;
-    let ca = std::fs::read_to_string(&s.ready.ca_cert).unwrap();
-    let c = client(&ca);
+    let env = Env::start().await;
+    let c = env.http.clone();
     let get = |system: &str, path: String| {
         let c = c.clone();
-        let url = format!("{}{path}", base(&s, system));
+        let url = format!("{}{path}", env.base(system));
         async move { c.get(url).header("x-useragent", UA).send().await.unwrap() }
     };
     let status = |system: &'static str, kvnr: &'static str| {
@@ -117,7 +84,7 @@ async fn the_information_service_follows_the_spec_table() {
     let r = c
         .get(format!(
             "{}/information/api/v1/ehr/X110411675",
-            base(&s, "epa-as-1")
+            env.base("epa-as-1")
         ))
         .send()
         .await
@@ -139,7 +106,7 @@ async fn the_information_service_follows_the_spec_table() {
     let ux = |body: serde_json::Value| {
         c.post(format!(
             "{}/information/api/v1/userexperience",
-            base(&s, "epa-as-1")
+            env.base("epa-as-1")
         ))
         .header("x-useragent", UA)
         .json(&body)
@@ -161,120 +128,26 @@ async fn the_information_service_follows_the_spec_table() {
             .as_u16(),
         400
     );
-    s.shutdown().await;
-}
-
-/// One VAU handshake over HTTPS, as the daemon will do it.
-async fn open_channel(
-    c: &reqwest::Client,
-    base: &str,
-    anchor: &[u8],
-    rng: &mut ChaCha20Rng,
-) -> (epa_protocol::vau::ClientChannel, String) {
-    let hs = ClientHandshake::start(rng);
-    let r = c
-        .post(format!("{base}/VAU"))
-        .header("x-useragent", UA)
-        .header("content-type", "application/cbor")
-        .body(hs.m1().to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let cid = r.headers()["vau-cid"].to_str().unwrap().to_owned();
-    assert!(
-        cid.starts_with('/')
-            && cid.len() <= 200
-            && cid
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-')
-    );
-    let awaiting = hs.receive_m2(&r.bytes().await.unwrap()).unwrap();
-    let cert = c
-        .get(format!("{base}{}", awaiting.cert_data_path()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cert.status().as_u16(), 200);
-    let cert = CertData::from_cbor(&cert.bytes().await.unwrap()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mode = CertVerification::Strict {
-        trusted_roots: vec![anchor.to_vec()],
-        now_unix: now,
-    };
-    let (awaiting, m3) = awaiting.finish(&cert, &mode, now, rng).unwrap();
-    let r = c
-        .post(format!("{base}{cid}"))
-        .header("x-useragent", UA)
-        .header("content-type", "application/cbor")
-        .body(m3)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    (
-        awaiting
-            .receive_m4(&r.bytes().await.unwrap(), Environment::Test)
-            .unwrap(),
-        cid,
-    )
-}
-
-async fn send(
-    c: &reqwest::Client,
-    url: &str,
-    channel: &mut epa_protocol::vau::ClientChannel,
-    inner: &Request,
-    rng: &mut ChaCha20Rng,
-) -> Result<epa_protocol::http::Response, VauError> {
-    let body = channel
-        .seal_request(&inner.to_bytes("epa-as-1.sandbox.local").unwrap(), rng)
-        .unwrap();
-    let r = c
-        .post(url)
-        .header("x-useragent", UA)
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let plain = channel.open_response(ct.as_deref(), &r.bytes().await.unwrap())?;
-    Ok(parse_response(&plain, &Limits::default()).unwrap())
+    env.s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vau_channel_opens_over_https_and_carries_inner_http() {
-    let s = sandbox().await;
-    let c = client(&std::fs::read_to_string(&s.ready.ca_cert).unwrap());
-    let anchor = std::fs::read(&s.ready.vau_trust_anchor).unwrap();
+    let mut env = Env::start().await;
+    let c = env.http.clone();
     let mut rng = ChaCha20Rng::from_seed([5; 32]);
-    let b = base(&s, "epa-as-1");
-    let (mut ch, cid) = open_channel(&c, &b, &anchor, &mut rng).await;
-    let url = format!("{b}{cid}");
+    let b = env.base("epa-as-1");
+    let mut ch = env.channel("epa-as-1").await;
+    let url = ch.url.clone();
     // getNonce is not an FdV operation: the inner router answers 404, through the channel.
-    let resp = send(
-        &c,
-        &url,
-        &mut ch,
-        &Request::get("/epa/authz/v1/getNonce").header("x-useragent", UA),
-        &mut rng,
-    )
-    .await
-    .unwrap();
+    let resp = ch
+        .try_send(&Request::get("/epa/authz/v1/getNonce").header("x-useragent", UA))
+        .await
+        .unwrap();
     assert_eq!(resp.status, 404);
     assert_eq!(ch.counter(), 1);
     // A replayed request is refused by the VAU (403, CBOR error).
-    let replay = ch
-        .seal_request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut rng)
-        .unwrap();
+    let replay = ch.seal_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     let ok = c
         .post(&url)
         .header("x-useragent", UA)
@@ -304,14 +177,13 @@ async fn a_vau_channel_opens_over_https_and_carries_inner_http() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     // Fault: Restart; the channel is gone afterwards.
-    s.aktensystem("epa-as-1")
+    env.s
+        .aktensystem("epa-as-1")
         .unwrap()
         .faults
         .restart_next
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let e = send(&c, &url, &mut ch, &Request::get("/x"), &mut rng)
-        .await
-        .unwrap_err();
+    let e = ch.try_send(&Request::get("/x")).await.unwrap_err();
     assert!(matches!(e, VauError::Restart), "{e:?}");
     let r = c
         .post(&url)
@@ -330,27 +202,29 @@ async fn a_vau_channel_opens_over_https_and_carries_inner_http() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    s.shutdown().await;
+    env.s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mails_land_in_the_outbox_and_the_mail_api() {
-    let s = sandbox().await;
-    let c = client(&std::fs::read_to_string(&s.ready.ca_cert).unwrap());
+    let env = Env::start().await;
+    let c = env.http.clone();
     let to = "maria.muster@example.invalid";
-    s.outbox
+    env.s
+        .outbox
         .send(
             to,
             "Ihr Bestätigungscode",
             "Code: 482913",
-            s.clock.now_unix(),
+            env.s.clock.now_unix(),
         )
         .unwrap();
-    s.outbox
-        .send(to, "Neues Gerät", "Hallo", s.clock.now_unix() + 1)
+    env.s
+        .outbox
+        .send(to, "Neues Gerät", "Hallo", env.s.clock.now_unix() + 1)
         .unwrap();
     let v: serde_json::Value = c
-        .get(format!("{}/messages?to={to}", s.ready.mail_api))
+        .get(format!("{}/messages?to={to}", env.s.ready.mail_api))
         .send()
         .await
         .unwrap()
@@ -361,7 +235,7 @@ async fn mails_land_in_the_outbox_and_the_mail_api() {
     assert_eq!(v[0]["subject"], "Neues Gerät");
     assert_eq!(v[1]["text"], "Code: 482913");
     let r = c
-        .get(format!("{}/messages", s.ready.mail_api))
+        .get(format!("{}/messages", env.s.ready.mail_api))
         .send()
         .await
         .unwrap();
@@ -374,7 +248,7 @@ async fn mails_land_in_the_outbox_and_the_mail_api() {
             "--to",
             to,
             "--outbox",
-            &s.ready.outbox_dir,
+            &env.s.ready.outbox_dir,
         ])
         .output()
         .unwrap();
@@ -388,44 +262,20 @@ async fn mails_land_in_the_outbox_and_the_mail_api() {
             "--to",
             "nobody@example.invalid",
             "--outbox",
-            &s.ready.outbox_dir,
+            &env.s.ready.outbox_dir,
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    s.shutdown().await;
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let q = url.split_once('?')?.1;
-    q.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| {
-            let mut out = Vec::new();
-            let b = v.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                if b[i] == b'%' && i + 2 < b.len() {
-                    out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
-                    i += 3;
-                } else {
-                    out.push(b[i]);
-                    i += 1;
-                }
-            }
-            String::from_utf8(out).unwrap()
-        })
-    })
+    env.s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insurant_logs_in_with_the_ident_app_and_gets_a_device_management_session() {
-    let s = sandbox().await;
-    let c = client(&std::fs::read_to_string(&s.ready.ca_cert).unwrap());
-    let anchor = std::fs::read(&s.ready.vau_trust_anchor).unwrap();
-    let mut rng = ChaCha20Rng::from_seed([6; 32]);
-    let b = base(&s, "epa-as-1");
-    let issuer = s
+    let mut env = Env::start().await;
+    let c = env.http.clone();
+    let issuer = env
+        .s
         .ready
         .idps
         .iter()
@@ -434,7 +284,8 @@ async fn an_insurant_logs_in_with_the_ident_app_and_gets_a_device_management_ses
         .issuer
         .clone();
     assert_eq!(
-        s.ready
+        env.s
+            .ready
             .idps
             .iter()
             .filter(|i| i.insurer.starts_with("AOK"))
@@ -442,8 +293,7 @@ async fn an_insurant_logs_in_with_the_ident_app_and_gets_a_device_management_ses
         11
     );
 
-    let (mut ch, cid) = open_channel(&c, &b, &anchor, &mut rng).await;
-    let url = format!("{b}{cid}");
+    let mut ch = env.channel("epa-as-1").await;
     let authz = |extra: &[(&str, &str)]| {
         let mut r =
             Request::get("/epa/authz/v1/send_authorization_request_fdv").header("x-useragent", UA);
@@ -453,31 +303,19 @@ async fn an_insurant_logs_in_with_the_ident_app_and_gets_a_device_management_ses
         r
     };
     // Spec errors first.
-    let r = send(&c, &url, &mut ch, &authz(&[]), &mut rng)
+    let r = ch.try_send(&authz(&[])).await.unwrap();
+    assert_eq!(r.status, 400);
+    let r = ch
+        .try_send(&authz(&[("x-idp-iss", "https://idp.example.invalid")]))
         .await
         .unwrap();
-    assert_eq!(r.status, 400);
-    let r = send(
-        &c,
-        &url,
-        &mut ch,
-        &authz(&[("x-idp-iss", "https://idp.example.invalid")]),
-        &mut rng,
-    )
-    .await
-    .unwrap();
     assert_eq!(r.status, 404);
     assert!(String::from_utf8_lossy(&r.body).contains("noResource"));
 
-    let r = send(
-        &c,
-        &url,
-        &mut ch,
-        &authz(&[("x-idp-iss", &issuer)]),
-        &mut rng,
-    )
-    .await
-    .unwrap();
+    let r = ch
+        .try_send(&authz(&[("x-idp-iss", &issuer)]))
+        .await
+        .unwrap();
     assert_eq!(r.status, 302);
     let location = r.header("location").unwrap().to_owned();
     assert!(location.starts_with(&issuer));
@@ -491,7 +329,7 @@ async fn an_insurant_logs_in_with_the_ident_app_and_gets_a_device_management_ses
 
     // The phone: a wrong GesundheitsID code first, then the right one.
     let approve = |code: &str| {
-        c.post(format!("{}/approve", s.ready.ident_app))
+        c.post(format!("{}/approve", env.s.ready.ident_app))
             .json(&serde_json::json!({"authorization_url": location, "kvnr": "X110411675", "gesundheitsid_code": code}))
             .send()
     };
@@ -514,40 +352,27 @@ async fn an_insurant_logs_in_with_the_ident_app_and_gets_a_device_management_ses
         .header("x-useragent", UA)
     };
     // Only one device header: refused, and the attempt is spent.
-    let r = send(
-        &c,
-        &url,
-        &mut ch,
-        &authcode(&code).header(
+    let r = ch
+        .try_send(&authcode(&code).header(
             "x-device-identifier",
             "4ab42e19-7d33-40fa-949f-3499135b910b",
-        ),
-        &mut rng,
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status, 400);
-    assert!(String::from_utf8_lossy(&r.body).contains("paramExcpected"));
-    let r = send(&c, &url, &mut ch, &authcode(&code), &mut rng)
+        ))
         .await
         .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("paramExcpected"));
+    let r = ch.try_send(&authcode(&code)).await.unwrap();
     assert_eq!(r.status, 403, "the failed call discarded the pending login");
 
     // A fresh channel and a clean login: a Device-Management-only session.
-    let (mut ch, cid) = open_channel(&c, &b, &anchor, &mut rng).await;
-    let url = format!("{b}{cid}");
-    let r = send(
-        &c,
-        &url,
-        &mut ch,
-        &authz(&[("x-idp-iss", &issuer)]),
-        &mut rng,
-    )
-    .await
-    .unwrap();
+    let mut ch = env.channel("epa-as-1").await;
+    let r = ch
+        .try_send(&authz(&[("x-idp-iss", &issuer)]))
+        .await
+        .unwrap();
     let location = r.header("location").unwrap().to_owned();
     let v: serde_json::Value = c
-        .post(format!("{}/approve", s.ready.ident_app))
+        .post(format!("{}/approve", env.s.ready.ident_app))
         .json(&serde_json::json!({"authorization_url": location, "kvnr": "X110411675", "gesundheitsid_code": "428193"}))
         .send()
         .await
@@ -556,27 +381,18 @@ async fn an_insurant_logs_in_with_the_ident_app_and_gets_a_device_management_ses
         .await
         .unwrap();
     let code = query_param(v["redirect_uri"].as_str().unwrap(), "code").unwrap();
-    let r = send(&c, &url, &mut ch, &authcode(&code), &mut rng)
-        .await
-        .unwrap();
+    let r = ch.try_send(&authcode(&code)).await.unwrap();
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let np: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     let np = np["vau-np"].as_str().unwrap();
     assert!(np.len() == 64 && np.bytes().all(|b| b.is_ascii_hexdigit()));
     // The code is one-time; a second login on this channel is refused.
-    let r = send(&c, &url, &mut ch, &authcode(&code), &mut rng)
+    let r = ch.try_send(&authcode(&code)).await.unwrap();
+    assert_eq!(r.status, 409);
+    let r = ch
+        .try_send(&Request::get("/epa/authz/v1/logoutFdV").header("x-useragent", UA))
         .await
         .unwrap();
-    assert_eq!(r.status, 409);
-    let r = send(
-        &c,
-        &url,
-        &mut ch,
-        &Request::get("/epa/authz/v1/logoutFdV").header("x-useragent", UA),
-        &mut rng,
-    )
-    .await
-    .unwrap();
     assert_eq!(r.status, 200);
-    s.shutdown().await;
+    env.s.shutdown().await;
 }

@@ -247,6 +247,16 @@ impl Env {
 }
 
 impl Channel {
+    /// Requests sent on this channel so far.
+    pub fn counter(&self) -> u64 {
+        self.ch.counter()
+    }
+
+    /// Seals bytes as the next request without sending them (replay and framing tests).
+    pub fn seal_raw(&mut self, plain: &[u8]) -> Vec<u8> {
+        self.ch.seal_request(plain, &mut self.rng).unwrap()
+    }
+
     /// Sends one inner request; a VAU-level error (Restart, …) comes back as `Err`.
     pub async fn try_send(&mut self, inner: &Request) -> Result<Response, VauError> {
         let body = self
