@@ -2,6 +2,7 @@
 //! only through the `epa.desktop.v1` API on a private local socket.
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod events;
 pub mod legal;
 mod rpc;
