@@ -6,6 +6,7 @@ pub mod http;
 pub mod kvnr;
 pub mod kyber;
 pub mod pki;
+pub mod rest;
 pub mod useragent;
 pub mod vau;
 
