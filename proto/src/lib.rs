@@ -6,6 +6,7 @@
 
 pub mod autostart;
 pub mod client;
+pub mod deeplink;
 pub mod error;
 pub mod i18n;
 pub mod secret;
