@@ -199,7 +199,7 @@ pub enum DeviceStatus {
 }
 
 /// DeviceType / PendingDeviceType. The last-use time is `lastLogin` in the schema and `lastUse`
-/// in the examples; both are read.
+/// in the examples; servers may send either or both, see [`Device::last_used`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
@@ -210,8 +210,17 @@ pub struct Device {
     pub created_at: String,
     #[serde(default)]
     pub remaining_confirmation_retries: Option<u8>,
-    #[serde(default, alias = "lastUse")]
+    #[serde(default)]
     pub last_login: Option<String>,
+    #[serde(default)]
+    pub last_use: Option<String>,
+}
+
+impl Device {
+    /// When the device was last used to log in, whichever name the server used.
+    pub fn last_used(&self) -> Option<&str> {
+        self.last_login.as_deref().or(self.last_use.as_deref())
+    }
 }
 
 /// registerDevice's 201 body.
@@ -353,7 +362,13 @@ mod tests {
             r#"{"deviceIdentifier":"x","status":"confirmed","displayName":"a","createdAt":"t","lastUse":"u"}"#,
         )
         .unwrap();
-        assert_eq!(d.last_login.as_deref(), Some("u"));
+        assert_eq!(d.last_used(), Some("u"));
+        // Both names at once (what a careful server emits) must not fail.
+        let d: Device = serde_json::from_str(
+            r#"{"status":"confirmed","displayName":"a","createdAt":"t","lastUse":"u","lastLogin":"u"}"#,
+        )
+        .unwrap();
+        assert_eq!(d.last_used(), Some("u"));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! configured CA) and the VAU channel on top of it. Everything a real Aktensystem would see comes
 //! out of here; nothing here knows about local users or the vault.
 
+pub mod environment;
+pub mod info;
 pub mod tls;
 pub mod vau;
 

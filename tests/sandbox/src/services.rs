@@ -199,6 +199,8 @@ impl RecordServices {
 
     /// The checks every record-service route makes before it does anything; a refusal is the
     /// spec's error response and a stderr line naming the rule.
+    // The refusal is the finished HTTP response (large, but built only for refused requests).
+    #[allow(clippy::result_large_err)]
     pub fn require(
         &self,
         session: &ChannelSession,
