@@ -22,6 +22,7 @@ use tower::ServiceExt;
 
 use crate::authz::ChannelSession;
 use crate::clock::Clock;
+use crate::control::FaultPlan;
 use crate::info;
 use crate::seed::RecordStatus;
 use crate::services::{Record, RecordServices};
@@ -46,8 +47,8 @@ struct Keys {
 enum ChannelState {
     Handshaking(ServerAwaitingM3, Arc<VauServerKeys>),
     Open(ServerChannel, Arc<ChannelSession>),
-    /// A request of this channel is being answered.
-    Busy,
+    /// A request of this channel is being answered (the session stays reachable for faults).
+    Busy(Arc<ChannelSession>),
 }
 
 pub struct Aktensystem {
@@ -55,6 +56,8 @@ pub struct Aktensystem {
     pub host: String,
     pub relaxed_useragent: bool,
     pub faults: Faults,
+    /// Control-API faults shared by all Aktensysteme (latency, 5xx, idle timeout).
+    pub plan: Arc<FaultPlan>,
     pub services: Arc<RecordServices>,
     clock: Arc<Clock>,
     pki: Arc<TestPki>,
@@ -97,11 +100,13 @@ impl Aktensystem {
         id: &str,
         host: &str,
         services: Arc<RecordServices>,
-        clock: Arc<Clock>,
         pki: Arc<TestPki>,
         mut rng: ChaCha20Rng,
         inner: axum::Router,
+        plan: Arc<FaultPlan>,
     ) -> Arc<Self> {
+        // One clock for the whole sandbox: the record services'.
+        let clock = Arc::clone(&services.clock);
         let signer = pki.issue_vau_signer(&mut rng, clock.now_unix(), true);
         let cert_data = CertData {
             cert: signer.cert_der.clone(),
@@ -115,6 +120,7 @@ impl Aktensystem {
             host: host.to_owned(),
             relaxed_useragent: false,
             faults: Faults::default(),
+            plan,
             services,
             clock,
             pki,
@@ -126,6 +132,21 @@ impl Aktensystem {
             rng: Mutex::new(rng),
             inner,
         })
+    }
+
+    /// Ends the user session of every channel (control API); how many were active.
+    pub fn drop_user_sessions(&self) -> usize {
+        let channels = lock(&self.channels);
+        let mut n = 0;
+        for state in channels.values() {
+            if let ChannelState::Open(_, s) | ChannelState::Busy(s) = state
+                && s.is_active()
+            {
+                s.drop_session();
+                n += 1;
+            }
+        }
+        n
     }
 
     pub fn record(&self, kvnr: &str) -> Option<Record> {
@@ -195,6 +216,9 @@ impl Aktensystem {
             .uri(&req.path);
         for (n, v) in &req.headers {
             builder = builder.header(n, v);
+        }
+        if let Some(r) = self.plan.before_inner(&self.id, &req.path).await {
+            return r.to_bytes();
         }
         builder = builder.extension(Arc::clone(session));
         let Ok(http_req) = builder.body(Body::from(req.body)) else {
@@ -273,20 +297,25 @@ async fn on_cid(
     let state = {
         let mut channels = lock(&system.channels);
         match channels.get(&cid) {
-            Some(ChannelState::Open(..)) => channels.insert(cid.clone(), ChannelState::Busy),
-            Some(ChannelState::Busy) => None,
+            Some(ChannelState::Open(_, s)) => {
+                let busy = ChannelState::Busy(Arc::clone(s));
+                channels.insert(cid.clone(), busy)
+            }
+            Some(ChannelState::Busy(_)) => None,
             _ => channels.remove(&cid),
         }
     };
     match state {
-        Some(ChannelState::Busy) | None if lock(&system.channels).contains_key(&cid) => {
+        Some(ChannelState::Busy(_)) | None if lock(&system.channels).contains_key(&cid) => {
             tracing::warn!(%cid, "a second request while one is in flight");
             cbor(
                 StatusCode::FORBIDDEN,
                 encode_error(403, "one request at a time per VAU channel"),
             )
         }
-        Some(ChannelState::Busy) => cbor(StatusCode::FORBIDDEN, encode_error(403, "unknown CID")),
+        Some(ChannelState::Busy(_)) => {
+            cbor(StatusCode::FORBIDDEN, encode_error(403, "unknown CID"))
+        }
         None => {
             tracing::warn!(%cid, "unknown VAU-CID");
             cbor(StatusCode::FORBIDDEN, encode_error(403, "unknown CID"))
@@ -313,6 +342,8 @@ async fn on_cid(
             let opened = channel.open_request(&body);
             let response = match opened {
                 Ok((counter, inner)) => {
+                    session
+                        .note_request(system.clock.now_unix(), system.plan.session_idle_timeout());
                     let plain = system.dispatch_inner(&inner, &session).await;
                     let sealed = channel.seal_response(counter, &plain, &mut *lock(&system.rng));
                     (

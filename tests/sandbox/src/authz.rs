@@ -3,6 +3,7 @@
 //! sendAuthCodeFdV (code redemption, device check, session scope), logoutFdV. One user session
 //! per VAU channel.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Extension;
@@ -55,6 +56,8 @@ enum SessionState {
 #[derive(Debug, Default)]
 pub struct ChannelSession {
     state: Mutex<SessionState>,
+    /// Sandbox time of the last inner request on this channel (for the idle timeout).
+    last_active: AtomicU64,
 }
 
 impl ChannelSession {
@@ -70,9 +73,45 @@ impl ChannelSession {
         }
     }
 
+    /// A device confirmed in this session upgrades a Device-Management-only session to full
+    /// access (the `full_access_after_confirm` behaviour switch). Whether it did.
+    pub fn upgrade_to_full(&self) -> bool {
+        match &mut *self.state() {
+            SessionState::Active(u) if u.scope == Scope::DeviceManagement => {
+                u.scope = Scope::Full;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Ends the session (logout, or a fault that drops it).
     pub fn drop_session(&self) {
         *self.state() = SessionState::LoggedOut;
+    }
+
+    /// Whether a user is logged in on this channel.
+    pub fn is_active(&self) -> bool {
+        matches!(*self.state(), SessionState::Active(_))
+    }
+
+    /// Called by the VAU dispatch before each inner request: a user session idle for longer
+    /// than `timeout_s` is gone (the client gets 403 invalAuth and must log in again on a new
+    /// channel); then the request counts as activity. Returns whether the session expired.
+    pub fn note_request(&self, now: u64, timeout_s: u64) -> bool {
+        let last = self.last_active.swap(now, Ordering::SeqCst);
+        let mut state = self.state();
+        if matches!(*state, SessionState::Active(_)) && now.saturating_sub(last) > timeout_s {
+            *state = SessionState::LoggedOut;
+            tracing::warn!(
+                idle_s = now.saturating_sub(last),
+                timeout_s,
+                rule = "user session idle timeout",
+                "user session ended"
+            );
+            return true;
+        }
+        false
     }
 }
 
@@ -179,6 +218,14 @@ async fn send_authorization_request_fdv(
     );
     let par = match par {
         Ok(p) => p,
+        // An IDP that cannot be reached is no "invalid request": 500 per the YAML's table.
+        Err(e @ idp::IdpError::Unavailable) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internalError",
+                &format!("PAR failed: {e}"),
+            );
+        }
         Err(e) => {
             return refuse(
                 StatusCode::FORBIDDEN,
@@ -300,6 +347,13 @@ async fn send_authcode_fdv(
         idp::REDIRECT_URI,
     ) {
         Ok(c) => c,
+        Err(e @ idp::IdpError::Unavailable) => {
+            return fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internalError",
+                &format!("code redemption failed: {e}"),
+            );
+        }
         Err(e) => {
             return fail(
                 StatusCode::FORBIDDEN,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authz;
 pub mod clock;
 pub mod constraints;
+pub mod control;
 pub mod devices;
 pub mod email;
 pub mod idp;

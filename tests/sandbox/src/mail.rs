@@ -2,7 +2,8 @@
 //! `.eml` file in the outbox directory and is listed by `GET {mail_api}/messages?to=ADDRESS`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -10,6 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
 
 /// One mail as the API lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +43,11 @@ pub enum MailError {
 pub struct Outbox {
     dir: PathBuf,
     next: Mutex<u64>,
+    /// Control-API fault: mails appear only this many sandbox seconds after sending.
+    delay_s: AtomicU64,
+    /// Sent but not yet delivered mails: (due, path, .eml text).
+    pending: Mutex<Vec<(u64, PathBuf, String)>>,
+    clock: OnceLock<Arc<Clock>>,
 }
 
 const FROM: &str = "ePA Sandbox <no-reply@sandbox.invalid>";
@@ -56,7 +64,40 @@ impl Outbox {
         Ok(Self {
             dir: dir.to_owned(),
             next: Mutex::new(count + 1),
+            delay_s: AtomicU64::new(0),
+            pending: Mutex::new(Vec::new()),
+            clock: OnceLock::new(),
         })
+    }
+
+    /// The sandbox clock that decides when delayed mails are due (set once by the server).
+    pub fn use_clock(&self, clock: Arc<Clock>) {
+        let _ = self.clock.set(clock);
+    }
+
+    /// Mail delay in sandbox seconds (0: at once).
+    pub fn set_delay(&self, seconds: u64) {
+        self.delay_s.store(seconds, Ordering::SeqCst);
+    }
+
+    pub fn delay(&self) -> u64 {
+        self.delay_s.load(Ordering::SeqCst)
+    }
+
+    /// Writes the delayed mails that are due at `now`; the server calls this periodically.
+    pub fn deliver_due(&self, now: u64) -> Result<(), MailError> {
+        let due: Vec<(u64, PathBuf, String)> = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let (due, later) = std::mem::take(&mut *pending)
+                .into_iter()
+                .partition(|(at, _, _)| *at <= now);
+            *pending = later;
+            due
+        };
+        for (_, path, eml) in due {
+            std::fs::write(&path, eml).map_err(|source| MailError::Io { path, source })?;
+        }
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -92,6 +133,15 @@ impl Outbox {
             text.replace('\n', "\r\n"),
         );
         let path = self.dir.join(format!("{id}.eml"));
+        let delay = self.delay();
+        if delay > 0 {
+            tracing::info!(%to, %subject, delay_s = delay, "mail sent; delivery delayed (fault)");
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((now_unix.saturating_add(delay), path, eml));
+            return Ok(mail);
+        }
         std::fs::write(&path, eml).map_err(|source| MailError::Io { path, source })?;
         tracing::info!(%to, %subject, "mail sent to the outbox");
         Ok(mail)
@@ -99,6 +149,9 @@ impl Outbox {
 
     /// The mails to `to` (case-insensitive), newest first.
     pub fn messages(&self, to: &str) -> Result<Vec<Mail>, MailError> {
+        if let Some(clock) = self.clock.get() {
+            self.deliver_due(clock.now_unix())?;
+        }
         read_outbox(&self.dir, to)
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::aktensystem::{Aktensystem, rng_for};
 use crate::authz::Authz;
 use crate::clock::Clock;
+use crate::control::{ControlApi, FaultPlan, FaultSettings};
 use crate::idp::Idps;
 use crate::mail::{MailError, Outbox};
 use crate::seed::Seed;
@@ -32,6 +33,25 @@ pub enum ServeError {
     Random(String),
     #[error("mail outbox: {0}")]
     Mail(#[from] MailError),
+    #[error("fault settings: {0}")]
+    Faults(String),
+}
+
+/// Writes delayed mails once they are due (sandbox clock), until the sandbox stops.
+async fn deliver_delayed_mail(
+    outbox: Arc<Outbox>,
+    clock: Arc<Clock>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+        }
+        if let Err(e) = outbox.deliver_due(clock.now_unix()) {
+            tracing::error!(error = %e, "delivering a delayed mail failed");
+        }
+    }
 }
 
 pub struct Options {
@@ -79,6 +99,8 @@ pub struct ReadyLine {
     pub mail_api: String,
     /// Every mail is also an `.eml` file here.
     pub outbox_dir: String,
+    /// Clock and fault injection, for tests and demos only (see `control.rs`).
+    pub control_api: String,
     pub insurants: Vec<ReadyInsurant>,
 }
 
@@ -99,6 +121,7 @@ pub struct Sandbox {
     pub clock: Arc<Clock>,
     pub outbox: Arc<Outbox>,
     pub idps: Arc<Idps>,
+    pub control: Arc<ControlApi>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     _tmp: Option<tempfile::TempDir>,
@@ -106,6 +129,12 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn start(opts: Options) -> Result<Self, ServeError> {
+        Self::start_with(opts, FaultSettings::default()).await
+    }
+
+    /// Starts with the control API's settings in force from the beginning (`--faults`,
+    /// `--session-idle-timeout`).
+    pub async fn start_with(opts: Options, faults: FaultSettings) -> Result<Self, ServeError> {
         tls::install_crypto_provider();
         let (tmp, dir) = match &opts.state_dir {
             Some(d) => (None, d.clone()),
@@ -145,6 +174,8 @@ impl Sandbox {
         let (portal_listener, portal) = bind_free_port(opts.bind).await?;
         let idps = Idps::new(&format!("https://{portal}"), &opts.seed, Arc::clone(&clock));
         let outbox = Arc::new(Outbox::open(&dir.join("outbox"))?);
+        outbox.use_clock(Arc::clone(&clock));
+        let plan = Arc::new(FaultPlan::new(&faults));
         let mut systems = Vec::new();
         let mut ready_systems = Vec::new();
         let mut tasks = Vec::new();
@@ -167,10 +198,10 @@ impl Sandbox {
                 &a.id,
                 &a.host,
                 Arc::clone(&services),
-                Arc::clone(&clock),
                 Arc::clone(&pki),
                 rng_for(seed_bytes, i as u64 + 1),
                 crate::services::router(Arc::clone(&services), authz),
+                Arc::clone(&plan),
             );
             let (listener, addr) = bind_free_port(opts.bind).await?;
             let config = ca.server_config(&[a.host.as_str()])?;
@@ -190,11 +221,26 @@ impl Sandbox {
             });
             systems.push(system);
         }
+        let control = ControlApi::new(
+            Arc::clone(&clock),
+            plan,
+            systems.clone(),
+            Arc::clone(&idps),
+            Arc::clone(&outbox),
+        );
+        control.apply(&faults).map_err(ServeError::Faults)?;
+        tasks.push(tokio::spawn(deliver_delayed_mail(
+            Arc::clone(&outbox),
+            Arc::clone(&clock),
+            stop.subscribe(),
+        )));
         let mut rx = stop.subscribe();
         tasks.push(tokio::spawn(tls::serve_tls(
             portal_listener,
             ca.server_config(&["portal.sandbox.local"])?,
-            crate::mail::router(Arc::clone(&outbox)).merge(idps.router()),
+            crate::mail::router(Arc::clone(&outbox))
+                .merge(idps.router())
+                .merge(control.router()),
             async move {
                 let _ = rx.wait_for(|s| *s).await;
             },
@@ -225,12 +271,14 @@ impl Sandbox {
                 ident_app: idps.ident_app_url(),
                 mail_api: format!("https://{portal}/mail"),
                 outbox_dir: outbox.dir().display().to_string(),
+                control_api: format!("https://{portal}/control"),
                 insurants,
             },
             aktensysteme: systems,
             clock,
             outbox,
             idps,
+            control,
             stop,
             tasks,
             _tmp: tmp,

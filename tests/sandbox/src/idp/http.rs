@@ -45,11 +45,35 @@ impl Idps {
             .route("/idp/{slug}/token", post(token))
             .route("/ident", get(ident_page).post(ident_form))
             .route("/ident/approve", post(ident_approve))
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(self),
+                when_down,
+            ))
             .with_state(Arc::clone(self))
     }
 }
 
 type Shared = State<Arc<Idps>>;
+
+/// The "IDP down" fault: every IDP and ident-app endpoint answers 503.
+async fn when_down(
+    State(idps): Shared,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if idps.is_down() {
+        tracing::warn!(path = %req.uri().path(), rule = "IDP down (control API fault)", "IDP request refused");
+        let mut r = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "error": "temporarily_unavailable", "error_description": "the IDP is down (sandbox fault)" })),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return r;
+    }
+    next.run(req).await
+}
 
 /// `{"error", "error_description"}` (RFC 6749 §5.2).
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -77,6 +101,11 @@ fn oauth_error_of(e: &IdpError) -> Response {
             "server_error",
             &e.to_string(),
         ),
+        IdpError::Unavailable => oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            &e.to_string(),
+        ),
         IdpError::UnknownRequest | IdpError::WrongCode | IdpError::UnknownInsurant => {
             oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
         }
@@ -95,6 +124,7 @@ fn epa_error(e: &IdpError) -> Response {
         IdpError::CodeInvalid | IdpError::Internal(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internalError")
         }
+        IdpError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "internalError"),
     };
     (
         status,
@@ -253,6 +283,7 @@ fn error_page(e: &IdpError) -> Response {
     let status = match e {
         IdpError::UnknownIssuer | IdpError::UnknownRequest => StatusCode::NOT_FOUND,
         IdpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        IdpError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
     (status, no_store(Html(pages::error_page(e)))).into_response()
@@ -318,9 +349,12 @@ async fn auth_approve(State(idps): Shared, Path(slug): Path<String>, body: Bytes
         .unwrap_or_default();
     match idps.approve(&url, kvnr, code) {
         Ok(redirect) => see_other(&redirect),
-        Err(e @ (IdpError::UnknownRequest | IdpError::UnknownIssuer | IdpError::Internal(_))) => {
-            error_page(&e)
-        }
+        Err(
+            e @ (IdpError::UnknownRequest
+            | IdpError::UnknownIssuer
+            | IdpError::Internal(_)
+            | IdpError::Unavailable),
+        ) => error_page(&e),
         Err(e) => {
             let status = if matches!(e, IdpError::Malformed(_)) {
                 StatusCode::BAD_REQUEST

@@ -50,6 +50,7 @@ mod http;
 mod pages;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use epa_protocol::kvnr::Kvnr;
@@ -162,6 +163,9 @@ pub enum IdpError {
     CodeInvalid,
     #[error("internal error: {0}")]
     Internal(String),
+    /// The IDP is down (a control-API fault).
+    #[error("the IDP is unavailable")]
+    Unavailable,
 }
 
 /// One insurer's IDP.
@@ -247,6 +251,8 @@ pub struct Idps {
     insurants: HashMap<String, InsurantSeed>,
     clock: Arc<Clock>,
     state: Mutex<State>,
+    /// Control-API fault: every IDP endpoint answers 503, PAR and redemption fail.
+    down: AtomicBool,
 }
 
 impl std::fmt::Debug for Idps {
@@ -290,7 +296,25 @@ impl Idps {
             insurants,
             clock,
             state: Mutex::new(State::default()),
+            down: AtomicBool::new(false),
         })
+    }
+
+    /// Takes the IDPs (and the ident app) down or brings them back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
+    fn check_up(&self) -> Result<(), IdpError> {
+        if self.is_down() {
+            tracing::warn!(rule = "IDP down (control API fault)", "IDP request refused");
+            return Err(IdpError::Unavailable);
+        }
+        Ok(())
     }
 
     /// (insurer name, issuer URL) for every IDP, in seed order.
@@ -308,6 +332,7 @@ impl Idps {
 
     /// Pushed authorization request (RFC 9126), validated like the reference IDP does.
     pub fn par(&self, issuer: &str, req: ParRequest) -> Result<ParResponse, IdpError> {
+        self.check_up()?;
         let idp = self.by_issuer(issuer)?;
         validate_par(&req)?;
         let request_uri = format!("urn:{}:{}", req.client_id, codec::hex(&random::<16>()?));
@@ -365,6 +390,7 @@ impl Idps {
         client_id: &str,
         redirect_uri: &str,
     ) -> Result<(IdClaims, ParRequest), IdpError> {
+        self.check_up()?;
         let idp = self.by_issuer(issuer)?;
         let now = self.clock.now_unix();
         let issued = {
@@ -405,6 +431,7 @@ impl Idps {
         kvnr: &str,
         gesundheitsid_code: &str,
     ) -> Result<String, IdpError> {
+        self.check_up()?;
         let target = self.parse_authorization_url(authorization_url)?;
         let kvnr = Kvnr::parse(kvnr.trim())
             .map_err(|e| IdpError::Malformed(format!("KVNR: {e}")))?

@@ -41,6 +41,9 @@ pub fn german(e: &IdpError) -> String {
         IdpError::UnknownIssuer => "Unbekannter Identitätsanbieter.".into(),
         IdpError::Malformed(m) => format!("Ungültige Eingabe ({m})."),
         IdpError::CodeInvalid | IdpError::Internal(_) => format!("Interner Fehler ({e})."),
+        IdpError::Unavailable => {
+            "Der Identitätsanbieter ist nicht erreichbar. Bitte später erneut versuchen.".into()
+        }
     }
 }
 

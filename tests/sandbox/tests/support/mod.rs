@@ -5,7 +5,7 @@
 use epa_protocol::http::{Limits, Request, Response, parse_response};
 use epa_protocol::pki::{CertData, CertVerification};
 use epa_protocol::vau::{ClientChannel, ClientHandshake, Environment, VauError};
-use epa_sandbox::devices::{Device, DeviceStatus};
+use epa_sandbox::devices::Device;
 use epa_sandbox::seed::Seed;
 use epa_sandbox::server::{Options, Sandbox};
 use rand_chacha::ChaCha20Rng;
@@ -234,13 +234,12 @@ impl Env {
             .devices
             .insert(
                 kvnr,
-                Device {
-                    identifier: id.clone(),
-                    token: token.clone(),
-                    status: DeviceStatus::Confirmed,
-                    display_name: format!("test device {id}"),
-                    last_use: 0,
-                },
+                Device::confirmed(
+                    &id,
+                    &token,
+                    &format!("test device {id}"),
+                    self.s.clock.now_unix(),
+                ),
             );
         self.login(kvnr, Some((&id, &token))).await
     }
