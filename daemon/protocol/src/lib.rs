@@ -9,6 +9,7 @@ pub mod pki;
 pub mod rest;
 pub mod useragent;
 pub mod vau;
+pub mod xds;
 
 /// The RNG every randomised operation takes, so tests can be deterministic.
 pub use rand_core::CryptoRng;

@@ -14,6 +14,98 @@ pub struct Seed {
     pub aktensysteme: Vec<AktensystemSeed>,
     pub insurers: Vec<InsurerSeed>,
     pub insurants: Vec<InsurantSeed>,
+    /// Healthcare institutions that author and read documents.
+    #[serde(default)]
+    pub practices: Vec<PracticeSeed>,
+    /// Documents in the records (XDS registry + repository).
+    #[serde(default)]
+    pub documents: Vec<DocumentSeed>,
+}
+
+/// A healthcare institution (practice, MVZ, hospital) as XDS author and audit actor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PracticeSeed {
+    pub telematik_id: String,
+    pub name: String,
+    /// Profession OID of the institution, e.g. 1.2.276.0.76.4.50 (Betriebsstätte Arzt).
+    pub profession_oid: String,
+    /// The physician named as authorPerson.
+    pub doctor: DoctorSeed,
+    /// healthcareFacilityTypeCode (system 1.3.6.1.4.1.19376.3.276.1.5.2), e.g. PRA, MVZ.
+    pub facility_type_code: String,
+    /// practiceSettingCode (system 1.3.6.1.4.1.19376.3.276.1.5.4), e.g. ALLG, LABO.
+    pub practice_setting_code: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoctorSeed {
+    pub given_name: String,
+    pub family_name: String,
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// Who put a seeded document into the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploaderSeed {
+    /// The insurant (clients show it as "von mir").
+    Insurant,
+    /// A practice of `practices`, by TelematikID.
+    Practice(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentSeed {
+    pub kvnr: String,
+    pub title: String,
+    #[serde(default)]
+    pub comments: Option<String>,
+    /// One of the files built into the sandbox (seed/documents/).
+    pub file: String,
+    pub mime_type: String,
+    /// creationTime, RFC 3339 UTC (`2025-03-19T09:14:00Z`).
+    pub created: String,
+    pub uploaded_by: UploaderSeed,
+    /// Category (static folder code, system 1.2.276.0.76.5.512).
+    pub category: String,
+    /// classCode (system 1.3.6.1.4.1.19376.3.276.1.5.8).
+    pub class_code: String,
+    /// typeCode (system 1.3.6.1.4.1.19376.3.276.1.5.9).
+    pub type_code: String,
+    /// Institutions that read the document: audit events for the record's access log.
+    #[serde(default)]
+    pub read_by: Vec<AccessSeed>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSeed {
+    /// TelematikID of a practice of `practices`.
+    pub practice: String,
+    /// RFC 3339 UTC.
+    pub at: String,
+}
+
+/// Unix time of `YYYY-MM-DDThh:mm:ssZ`.
+pub fn parse_utc(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    let shape = b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    epa_protocol::xds::rim::unix_from_dtm(&digits)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,7 +223,67 @@ impl Seed {
                 ));
             }
         }
+        seed.check_documents()?;
         Ok(seed)
+    }
+
+    /// Practices and documents: unique TelematikIDs, documents in existing ACTIVATED-or-not
+    /// records, built-in files, known categories and MIME types, valid times.
+    fn check_documents(&self) -> Result<(), SeedError> {
+        let bad = |m: String| Err(SeedError::Invalid(m));
+        let mut tids = HashSet::new();
+        for p in &self.practices {
+            if p.telematik_id.is_empty() || !tids.insert(p.telematik_id.as_str()) {
+                return bad(format!(
+                    "practice {:?}: empty or repeated TelematikID",
+                    p.name
+                ));
+            }
+            if !epa_protocol::xds::is_oid(&p.profession_oid) {
+                return bad(format!(
+                    "practice {}: profession_oid is no OID",
+                    p.telematik_id
+                ));
+            }
+        }
+        for d in &self.documents {
+            let what = format!("document {:?} of {}", d.title, d.kvnr);
+            match self.insurants.iter().find(|p| p.kvnr == d.kvnr) {
+                Some(p) if p.record.is_some() => {}
+                _ => return bad(format!("{what}: no insurant with a record")),
+            }
+            if d.title.trim().is_empty() {
+                return bad(format!("{what}: empty title"));
+            }
+            if crate::xds::seed_file(&d.file).is_none() {
+                return bad(format!("{what}: unknown file {:?}", d.file));
+            }
+            if !crate::xds::MIME_TYPES.contains(&d.mime_type.as_str()) {
+                return bad(format!("{what}: MIME type {:?} not allowed", d.mime_type));
+            }
+            if !crate::xds::CATEGORIES.contains(&d.category.as_str()) {
+                return bad(format!("{what}: unknown category {:?}", d.category));
+            }
+            if d.class_code.is_empty() || d.type_code.is_empty() {
+                return bad(format!("{what}: class_code and type_code are required"));
+            }
+            if parse_utc(&d.created).is_none() {
+                return bad(format!("{what}: created must be YYYY-MM-DDThh:mm:ssZ"));
+            }
+            if let UploaderSeed::Practice(t) = &d.uploaded_by
+                && !tids.contains(t.as_str())
+            {
+                return bad(format!("{what}: unknown practice {t}"));
+            }
+            for r in &d.read_by {
+                if !tids.contains(r.practice.as_str()) || parse_utc(&r.at).is_none() {
+                    return bad(format!(
+                        "{what}: read_by needs a known practice and a UTC time"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn insurer(&self, name: &str) -> Option<&InsurerSeed> {
@@ -192,5 +344,34 @@ mod tests {
                 .contains("unknown insurer")
         );
         assert!(Seed::parse("{}").is_err());
+    }
+
+    #[test]
+    fn seeded_documents_are_checked() {
+        let s = Seed::default_seed().unwrap();
+        assert!(s.documents.iter().any(|d| d.title == "Demo PDF"));
+        for (field, value, msg) in [
+            ("file", "nope.pdf", "unknown file"),
+            ("category", "secret", "unknown category"),
+            ("mime_type", "text/html", "not allowed"),
+            ("created", "2025-03-19", "created must be"),
+            ("kvnr", "E082462818", "no insurant with a record"),
+        ] {
+            let mut s: serde_json::Value = serde_json::from_str(DEFAULT_SEED).unwrap();
+            s["documents"][0][field] = value.into();
+            let e = Seed::parse(&s.to_string()).err().unwrap().to_string();
+            assert!(e.contains(msg), "{field}: {e}");
+        }
+        let mut s: serde_json::Value = serde_json::from_str(DEFAULT_SEED).unwrap();
+        s["documents"][0]["uploaded_by"] = serde_json::json!({"practice": "9-nobody"});
+        assert!(
+            Seed::parse(&s.to_string())
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("unknown practice")
+        );
+        assert_eq!(parse_utc("1970-01-01T00:01:00Z"), Some(60));
+        assert_eq!(parse_utc("2025-02-30T00:00:00Z"), None);
     }
 }

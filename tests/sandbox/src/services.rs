@@ -161,7 +161,7 @@ impl RecordServices {
             people,
             devices: Arc::new(DeviceRegistry::default()),
             emails: Arc::new(emails),
-            documents: Arc::new(DocumentStore::default()),
+            documents: Arc::new(DocumentStore::seeded(seed, system_id)),
             constraints: Arc::new(Constraints::default()),
             audit: Arc::new(AuditLog::default()),
             behaviour: Behaviour::default(),
