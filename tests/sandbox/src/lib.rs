@@ -12,6 +12,7 @@ pub mod email;
 pub mod idp;
 pub mod info;
 pub mod mail;
+pub mod persist;
 pub mod seed;
 pub mod server;
 pub mod services;

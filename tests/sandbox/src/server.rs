@@ -35,6 +35,8 @@ pub enum ServeError {
     Mail(#[from] MailError),
     #[error("fault settings: {0}")]
     Faults(String),
+    #[error("saved state: {0}")]
+    State(#[from] crate::persist::PersistError),
 }
 
 /// Writes delayed mails once they are due (sandbox clock), until the sandbox stops.
@@ -179,6 +181,7 @@ impl Sandbox {
         let mut systems = Vec::new();
         let mut ready_systems = Vec::new();
         let mut tasks = Vec::new();
+        let mut state_files = Vec::new();
         for (i, a) in opts.seed.aktensysteme.iter().enumerate() {
             let services = Arc::new(RecordServices::new(
                 &a.id,
@@ -203,6 +206,15 @@ impl Sandbox {
                 crate::services::router(Arc::clone(&services), authz),
                 Arc::clone(&plan),
             );
+            // After the routes exist (they write the seed's audit history), before the first
+            // request: a saved state replaces the seeded one.
+            if let Some(d) = &opts.state_dir {
+                let file = crate::persist::StateFile::new(d, Arc::clone(&services));
+                if file.load()? {
+                    tracing::info!(id = %a.id, "state restored from the state dir");
+                }
+                state_files.push(file);
+            }
             let (listener, addr) = bind_free_port(opts.bind).await?;
             let config = ca.server_config(&[a.host.as_str()])?;
             let mut rx = stop.subscribe();
@@ -229,6 +241,13 @@ impl Sandbox {
             Arc::clone(&outbox),
         );
         control.apply(&faults).map_err(ServeError::Faults)?;
+        if !state_files.is_empty() {
+            let rx = stop.subscribe();
+            tasks.push(tokio::spawn(async move {
+                crate::persist::run_writer(state_files, rx).await;
+                Ok(())
+            }));
+        }
         tasks.push(tokio::spawn(deliver_delayed_mail(
             Arc::clone(&outbox),
             Arc::clone(&clock),

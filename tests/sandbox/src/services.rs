@@ -282,6 +282,41 @@ impl RecordServices {
     }
 }
 
+impl RecordServices {
+    /// The stores that `--state-dir` keeps as JSON (documents add their bytes as files, see
+    /// [`crate::persist`]).
+    pub fn snapshot(&self) -> serde_json::Value {
+        serde_json::json!({
+            "devices": self.devices.snapshot(),
+            "emails": self.emails.snapshot(),
+            "constraints": self.constraints.snapshot(),
+            "audit": self.audit.snapshot(),
+        })
+    }
+
+    pub fn restore(&self, mut v: serde_json::Value) -> Result<(), String> {
+        let mut take = |k: &str| {
+            v.get_mut(k)
+                .map(serde_json::Value::take)
+                .ok_or(format!("{k} missing"))
+        };
+        let (devices, emails, constraints, audit) = (
+            take("devices")?,
+            take("emails")?,
+            take("constraints")?,
+            take("audit")?,
+        );
+        let e = |what: &'static str| move |err: serde_json::Error| format!("{what}: {err}");
+        self.devices.restore(devices).map_err(e("devices"))?;
+        self.emails.restore(emails).map_err(e("emails"))?;
+        self.constraints
+            .restore(constraints)
+            .map_err(e("constraints"))?;
+        self.audit.restore(audit).map_err(e("audit"))?;
+        Ok(())
+    }
+}
+
 /// Every inner route of an Aktensystem.
 pub fn router(svc: Arc<RecordServices>, authz: Arc<Authz>) -> axum::Router {
     crate::authz::router(authz)

@@ -6,145 +6,16 @@
 
 mod support;
 
-use epa_protocol::http::Request;
-use epa_protocol::xds::query::{self, QueryResponse, ReturnType, StoredQuery, id, param};
+use epa_protocol::xds::query::{self, ReturnType, StoredQuery, id, param};
 use epa_protocol::xds::retrieve::{self, DocumentRequest};
 use epa_protocol::xds::rim::{self, Code, DocumentEntry, InsurantDocument, RegistryObject};
 use epa_protocol::xds::soap::{self, Encoded, Message};
-use epa_protocol::xds::submit::{self, DocumentContent, RegistryResponse};
+use epa_protocol::xds::submit::{self, RegistryResponse};
 use epa_protocol::xds::{action, status, uuid_oid};
-use support::{Channel, Env, MARIA, UA};
+use support::xds::{Xds, codes, upload, xds};
+use support::{Env, MARIA};
 
-const PATH: &str = "/epa/xds-document/api/I_Document_Management_Insurant";
 const JONAS: &str = "M432109873";
-
-struct Xds {
-    ch: Channel,
-    kvnr: String,
-    n: u32,
-}
-
-impl Xds {
-    fn uuid(&mut self) -> String {
-        self.n += 1;
-        format!("00000000-0000-4000-8000-{:012x}", self.n)
-    }
-
-    async fn raw(
-        &mut self,
-        e: &Encoded,
-        insurant: Option<&str>,
-    ) -> (u16, Option<Message>, Vec<u8>) {
-        let mut r = Request::post(PATH, &e.content_type, e.body.clone()).header("x-useragent", UA);
-        if let Some(k) = insurant {
-            r = r.header("x-insurantid", k);
-        }
-        let resp = self.ch.send(&r).await;
-        let ct = resp.header("content-type").unwrap_or("").to_owned();
-        (resp.status, soap::decode(&ct, &resp.body).ok(), resp.body)
-    }
-
-    async fn call(&mut self, e: &Encoded) -> (u16, Message) {
-        let k = self.kvnr.clone();
-        let (st, m, body) = self.raw(e, Some(&k)).await;
-        let m = m.unwrap_or_else(|| panic!("{st}: {}", String::from_utf8_lossy(&body)));
-        (st, m)
-    }
-
-    async fn query(&mut self, q: &StoredQuery) -> QueryResponse {
-        let u = self.uuid();
-        let (st, m) = self.call(&query::build_request(q, &u)).await;
-        assert_eq!(st, 200);
-        assert_eq!(
-            m.addressing.action.as_deref(),
-            Some(action::REGISTRY_STORED_QUERY_RESPONSE)
-        );
-        assert_eq!(m.addressing.relates_to, Some(format!("urn:uuid:{u}")));
-        query::parse_response(&m).unwrap()
-    }
-
-    async fn documents(&mut self, q: StoredQuery) -> Vec<DocumentEntry> {
-        let r = self.query(&q).await;
-        assert_eq!(r.status, status::SUCCESS, "{:?}", r.errors);
-        r.documents().cloned().collect()
-    }
-
-    async fn register(
-        &mut self,
-        objects: &[RegistryObject],
-        docs: &[DocumentContent],
-    ) -> (u16, RegistryResponse) {
-        let u = self.uuid();
-        let (st, m) = self
-            .call(&submit::build_provide_and_register(objects, docs, &u, true))
-            .await;
-        assert_eq!(
-            m.addressing.action.as_deref(),
-            Some(action::PROVIDE_AND_REGISTER_RESPONSE)
-        );
-        (st, submit::parse_registry_response(&m).unwrap())
-    }
-
-    fn pid(&self) -> String {
-        rim::patient_id(&self.kvnr)
-    }
-}
-
-async fn xds(env: &mut Env, kvnr: &str) -> Xds {
-    Xds {
-        ch: env.full_session(kvnr).await,
-        kvnr: kvnr.to_owned(),
-        n: 0,
-    }
-}
-
-fn codes(r: &RegistryResponse) -> Vec<&str> {
-    r.errors.iter().map(|e| e.code.as_str()).collect()
-}
-
-/// An insurant upload of `bytes` (one JPEG by default) with fresh uniqueIds.
-fn upload(
-    kvnr: &str,
-    title: &str,
-    n: u128,
-    mime: &str,
-    bytes: &[u8],
-) -> (Vec<RegistryObject>, Vec<DocumentContent>) {
-    let uid = uuid_oid(&format!("11111111-2222-4333-8444-{n:012x}")).unwrap();
-    let ss_uid = uuid_oid(&format!("11111111-2222-4333-9444-{n:012x}")).unwrap();
-    let d = InsurantDocument {
-        kvnr,
-        given_name: "Maria",
-        family_name: "Muster",
-        title,
-        comments: Some("hochgeladen im Test"),
-        mime_type: mime,
-        creation_time: "20250401120000",
-        id: "Document01",
-        unique_id: &uid,
-    };
-    (
-        vec![
-            RegistryObject::SubmissionSet(Box::new(d.submission_set(
-                "SubmissionSet01",
-                &ss_uid,
-                "1.2.276.0.76.3.1.999",
-                "20250401120500",
-            ))),
-            RegistryObject::DocumentEntry(Box::new(d.entry())),
-            RegistryObject::Association(rim::has_member(
-                "Association01",
-                "SubmissionSet01",
-                "Document01",
-            )),
-        ],
-        vec![DocumentContent {
-            id: "Document01".into(),
-            mime_type: mime.into(),
-            bytes: bytes.to_vec(),
-        }],
-    )
-}
 
 fn entry_mut(objects: &mut [RegistryObject]) -> &mut DocumentEntry {
     objects

@@ -54,7 +54,9 @@ pub struct RecordDocuments {
     pub entries: Vec<StoredDocument>,
     pub submission_sets: Vec<SubmissionSet>,
     pub associations: Vec<Association>,
-    /// Document bytes by document uniqueId (versions of one document share it).
+    /// Document bytes by document uniqueId (versions of one document share it). Not part of
+    /// the JSON state: `--state-dir` keeps them as files (see [`DocumentStore::snapshot`]).
+    #[serde(skip)]
     pub contents: BTreeMap<String, Vec<u8>>,
     /// Dynamic folders (one per pregnancy, DiGA, …) by entryUUID; none are created yet.
     pub dynamic_folders: Vec<String>,
@@ -117,6 +119,55 @@ impl DocumentStore {
 
     fn lock(&self) -> MutexGuard<'_, DocumentState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// For `--state-dir`: the registry as JSON (without document bytes; `contents` lists each
+    /// record's uniqueIds) and the bytes of the documents whose uniqueId is not in `saved`.
+    /// A document's bytes never change under its uniqueId, so each is written once.
+    pub fn snapshot(
+        &self,
+        saved: &std::collections::HashSet<String>,
+    ) -> (serde_json::Value, Vec<(String, Vec<u8>)>) {
+        let st = self.lock();
+        let ids: BTreeMap<&String, Vec<&String>> = st
+            .records
+            .iter()
+            .map(|(k, r)| (k, r.contents.keys().collect()))
+            .collect();
+        let new = st
+            .records
+            .values()
+            .flat_map(|r| r.contents.iter())
+            .filter(|(id, _)| !saved.contains(*id))
+            .map(|(id, b)| (id.clone(), b.clone()))
+            .collect();
+        let v = serde_json::json!({ "registry": &*st, "contents": ids });
+        (v, new)
+    }
+
+    /// Restores what [`Self::snapshot`] produced; `load` reads a document's bytes by uniqueId.
+    pub fn restore(
+        &self,
+        v: serde_json::Value,
+        load: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+    ) -> Result<(), String> {
+        let mut st: DocumentState =
+            serde_json::from_value(v.get("registry").cloned().unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+        let ids: BTreeMap<String, Vec<String>> =
+            serde_json::from_value(v.get("contents").cloned().unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+        for (kvnr, ids) in ids {
+            let record = st.records.entry(kvnr).or_default();
+            for id in ids {
+                let bytes = load(&id)?;
+                record.contents.insert(id, bytes);
+            }
+        }
+        // Limits are configuration, not state.
+        st.max_document_bytes = self.lock().max_document_bytes;
+        *self.lock() = st;
+        Ok(())
     }
 
     pub fn set_max_document_bytes(&self, n: u64) {

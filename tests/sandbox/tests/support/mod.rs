@@ -2,6 +2,8 @@
 //! epa-protocol's client, and logins through the ident app — the way the daemon will do them.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod xds;
+
 use epa_protocol::http::{Limits, Request, Response, parse_response};
 use epa_protocol::pki::{CertData, CertVerification};
 use epa_protocol::vau::{ClientChannel, ClientHandshake, Environment, VauError};
@@ -46,8 +48,17 @@ impl Env {
     }
 
     pub async fn with_seed(seed: Seed) -> Self {
+        Self::with_options(seed, None).await
+    }
+
+    /// A sandbox that keeps its state in `dir` (and picks it up again from there).
+    pub async fn in_state_dir(dir: &std::path::Path) -> Self {
+        Self::with_options(Seed::default_seed().unwrap(), Some(dir.to_owned())).await
+    }
+
+    async fn with_options(seed: Seed, state_dir: Option<std::path::PathBuf>) -> Self {
         let s = Sandbox::start(Options {
-            state_dir: None,
+            state_dir,
             seed,
             bind: "127.0.0.1".parse().unwrap(),
             rng_seed: Some([3; 32]),
