@@ -20,6 +20,18 @@ pub struct Seed {
     /// Documents in the records (XDS registry + repository).
     #[serde(default)]
     pub documents: Vec<DocumentSeed>,
+    /// Who may act for whom ("Vertretung für Angehörige"); the entitlement service that grants
+    /// them in the record builds on this.
+    #[serde(default)]
+    pub representations: Vec<RepresentationSeed>,
+}
+
+/// `representative` acts for `insurant` (both KVNRs of the seed; the insurant has a record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepresentationSeed {
+    pub insurant: String,
+    pub representative: String,
 }
 
 /// A healthcare institution (practice, MVZ, hospital) as XDS author and audit actor.
@@ -224,7 +236,33 @@ impl Seed {
             }
         }
         seed.check_documents()?;
+        seed.check_representations()?;
         Ok(seed)
+    }
+
+    fn check_representations(&self) -> Result<(), SeedError> {
+        for r in &self.representations {
+            let what = format!("representation {} for {}", r.representative, r.insurant);
+            if r.insurant == r.representative {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: nobody represents themselves"
+                )));
+            }
+            match self.insurants.iter().find(|p| p.kvnr == r.insurant) {
+                Some(p) if p.record.is_some() => {}
+                _ => {
+                    return Err(SeedError::Invalid(format!(
+                        "{what}: no insurant with a record"
+                    )));
+                }
+            }
+            if !self.insurants.iter().any(|p| p.kvnr == r.representative) {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: unknown representative"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Practices and documents: unique TelematikIDs, documents in existing ACTIVATED-or-not
@@ -344,6 +382,15 @@ mod tests {
                 .contains("unknown insurer")
         );
         assert!(Seed::parse("{}").is_err());
+        let mut s: serde_json::Value = serde_json::from_str(DEFAULT_SEED).unwrap();
+        s["representations"][0]["insurant"] = "E082462818".into();
+        let e = Seed::parse(&s.to_string()).err().unwrap().to_string();
+        assert!(e.contains("no insurant with a record"), "{e}");
+        s["representations"][0]["insurant"] = "A526018157".into();
+        assert!(
+            Seed::parse(&s.to_string()).is_err(),
+            "nobody represents themselves"
+        );
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub struct ReadyInsurant {
     pub gesundheitsid_code: String,
     pub email: String,
     pub has_record: bool,
+    /// KVNRs this insurant may act for (seed `representations`).
+    pub represents: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -274,6 +276,13 @@ impl Sandbox {
                 gesundheitsid_code: p.gesundheitsid_code.clone(),
                 email: p.email.clone(),
                 has_record: p.record.is_some(),
+                represents: opts
+                    .seed
+                    .representations
+                    .iter()
+                    .filter(|r| r.representative == p.kvnr)
+                    .map(|r| r.insurant.clone())
+                    .collect(),
             })
             .collect();
         Ok(Self {

@@ -46,6 +46,15 @@ fn serve_prints_one_ready_line_and_stops_when_stdin_closes() {
             .iter()
             .any(|i| i["has_record"] == false)
     );
+    // The seed's representation: Lena acts for Maria.
+    let lena = v["insurants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kvnr"] == "A526018157")
+        .unwrap();
+    assert_eq!(lena["represents"], serde_json::json!(["X110411675"]));
+    assert!(v["control_api"].as_str().unwrap().starts_with("https://"));
     drop(child.stdin.take());
     let status = child.wait().unwrap();
     assert!(status.success());
