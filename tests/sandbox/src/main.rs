@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Start the Aktensysteme and print the ready line.
     Serve {
-        /// Persist the TLS CA (and later the state) here; default: a temp dir.
+        /// Keep the TLS CA, the mail outbox and every record's state here, and pick them up again at the next start; default: a temp dir, state in memory only.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
         /// Seed data instead of the shipped fixture.

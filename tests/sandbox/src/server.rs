@@ -57,7 +57,7 @@ async fn deliver_delayed_mail(
 }
 
 pub struct Options {
-    /// Where the TLS CA (and later the state) persists; a temp dir when absent.
+    /// Where the TLS CA, the outbox and the record state persist (see `persist`); a temp dir and in-memory state when absent.
     pub state_dir: Option<PathBuf>,
     pub seed: Seed,
     pub bind: IpAddr,
