@@ -91,6 +91,10 @@ pub struct DocumentSeed {
     /// Institutions that read the document: audit events for the record's access log.
     #[serde(default)]
     pub read_by: Vec<AccessSeed>,
+    /// Title of the dynamic folder (one pregnancy, one DiGA, …) the document is filed in; the
+    /// folder is created with the first document that names it.
+    #[serde(default)]
+    pub dynamic_folder: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -301,6 +305,14 @@ impl Seed {
             }
             if !crate::xds::CATEGORIES.contains(&d.category.as_str()) {
                 return bad(format!("{what}: unknown category {:?}", d.category));
+            }
+            // Only these categories have one folder per case (gemSpec_Aktensystem, §5.6).
+            if d.dynamic_folder.is_some()
+                && !matches!(d.category.as_str(), "pregnancy_childbirth" | "diga")
+            {
+                return bad(format!(
+                    "{what}: dynamic folders exist only in pregnancy_childbirth and diga"
+                ));
             }
             if d.class_code.is_empty() || d.type_code.is_empty() {
                 return bad(format!("{what}: class_code and type_code are required"));

@@ -366,48 +366,55 @@ async fn hiding_a_seeded_report() {
     env.s.shutdown().await;
 }
 
-// Documents the seed does not have yet (to be filled in when it does): a report, a vaccination
-// document (uniform category), an emp document, and a dynamic folder of Maria's record.
-const MARIA_REPORT_ROOT: &str = "";
-const MARIA_VACCINATION_ROOT: &str = "";
-const MARIA_EMP_ROOT: &str = "";
-const MARIA_DYNAMIC_FOLDER: &str = "";
+const PAUL: &str = "B908301668";
 
-/// Needs documents in Maria's record; runs once the constants above name seeded ones.
+/// Paul's record (TK, epa-as-2) holds a vaccination document (uniform category), a medication
+/// plan (emp) and a Mutterpass in the dynamic folder "Schwangerschaft 2024".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Maria's seeded documents (fill in the MARIA_* constants)"]
 async fn hiding_documents_and_folders_of_the_seed() {
     let mut env = Env::start().await;
-    let mut ch = env.full_session(MARIA).await;
+    let svc = std::sync::Arc::clone(&env.s.aktensystem("epa-as-2").unwrap().services);
+    let root_of = |title: &str| {
+        svc.documents
+            .current_documents(PAUL)
+            .into_iter()
+            .find(|d| d.entry.title.as_deref() == Some(title))
+            .and_then(|d| d.entry.root_document_id().map(str::to_owned))
+            .unwrap()
+    };
+    let (vaccination, emp, maternity) = (
+        root_of("Impfausweis"),
+        root_of("Medikationsplan"),
+        root_of("Mutterpass"),
+    );
+    let folder = epa_sandbox::xds::dynamic_folder_uuid("epa-as-2", PAUL, "Schwangerschaft 2024");
+    assert!(svc.documents.dynamic_folder_exists(PAUL, &folder));
+    let mut ch = env.full_session(PAUL).await;
+    let post = |body: &Value| {
+        Request::post(PATH, "application/json", body.to_string())
+            .header("x-useragent", UA)
+            .header("x-insurantid", PAUL)
+    };
     let doc = |root: &str| json!({"for": "document", "parameters": {"rootDocumentId": root}});
+    let folder_body = json!({"for": "folder", "parameters": {"folderUUID": folder}});
     let table = [
-        (doc(MARIA_REPORT_ROOT), 201, None),
-        (doc(MARIA_REPORT_ROOT), 409, Some("requestMismatch")),
-        (doc(MARIA_VACCINATION_ROOT), 409, Some("requestMismatch")),
-        (doc(MARIA_EMP_ROOT), 403, Some("invalidResource")),
+        (doc(&vaccination), 409, Some("requestMismatch")),
+        (doc(&emp), 403, Some("invalidResource")),
+        (doc(&maternity), 409, Some("requestMismatch")),
+        (folder_body.clone(), 201, None),
+        (folder_body, 409, Some("requestMismatch")),
         (
-            json!({"for": "folder", "parameters": {"folderUUID": MARIA_DYNAMIC_FOLDER}}),
-            201,
-            None,
-        ),
-        (
-            json!({"for": "folder", "parameters": {"folderUUID": MARIA_DYNAMIC_FOLDER}}),
-            409,
-            Some("requestMismatch"),
+            json!({"for": "folder", "parameters": {"folderUUID": "urn:uuid:00000000-0000-4000-8000-000000000000"}}),
+            404,
+            Some("noResource"),
         ),
     ];
     for (body, status, code) in table {
         let (s, b) = ch.json(&post(&body)).await;
         assert_eq!((s, b["errorCode"].as_str()), (status, code), "{body}: {b}");
     }
-    let hidden = env
-        .s
-        .aktensystem("epa-as-1")
-        .unwrap()
-        .services
-        .constraints
-        .hidden_for_institutions(MARIA);
-    assert!(hidden.hides(None, MARIA_REPORT_ROOT, &[]));
-    assert!(hidden.hides(None, "other", &[MARIA_DYNAMIC_FOLDER]));
+    let hidden = svc.constraints.hidden_for_institutions(PAUL);
+    assert!(hidden.hides(None, "some other root", &[folder.as_str()]));
+    assert!(!hidden.hides(None, &vaccination, &[]));
     env.s.shutdown().await;
 }

@@ -28,7 +28,7 @@ use crate::audit::{AuditAction, AuditActor, AuditOutcome, NewAuditEvent};
 use crate::authz::ChannelSession;
 use crate::services::{Access, Caller, RecordServices};
 
-pub use seeding::{CATEGORIES, MIME_TYPES, seed_file};
+pub use seeding::{CATEGORIES, MIME_TYPES, dynamic_folder_uuid, seed_file};
 
 pub const PATH: &str = "/epa/xds-document/api/I_Document_Management_Insurant";
 

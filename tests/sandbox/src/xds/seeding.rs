@@ -112,6 +112,15 @@ fn practice_author(p: &crate::seed::PracticeSeed) -> Author {
     }
 }
 
+/// The entryUUID of a seeded dynamic folder: stable across starts, so clients and state files
+/// can refer to it.
+pub fn dynamic_folder_uuid(system_id: &str, kvnr: &str, title: &str) -> String {
+    format!(
+        "urn:uuid:{}",
+        derived_uuid(&format!("seed/{system_id}/folder/{kvnr}/{title}"))
+    )
+}
+
 /// Fills the registry of the records on `system_id` and queues their audit history.
 pub fn seed(st: &mut DocumentState, seed: &Seed, system_id: &str) {
     let repo = st.repository_unique_id.clone();
@@ -251,6 +260,12 @@ pub fn seed(st: &mut DocumentState, seed: &Seed, system_id: &str) {
                 .push(event(at, AuditAction::Read, "RetrieveDocumentSet", reader));
         }
         let rec = st.records.entry(person.kvnr.clone()).or_default();
+        if let Some(title) = &d.dynamic_folder {
+            let folder = dynamic_folder_uuid(system_id, &person.kvnr, title);
+            if !rec.dynamic_folders.contains(&folder) {
+                rec.dynamic_folders.push(folder);
+            }
+        }
         rec.contents.insert(unique_id.clone(), bytes.to_vec());
         rec.entries.push(StoredDocument {
             entry: e,
