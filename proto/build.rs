@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "epa/desktop/v1/events.proto",
         "epa/desktop/v1/errors.proto",
         "epa/desktop/v1/users.proto",
+        "epa/desktop/v1/epa.proto",
     ];
     let fds = protox::compile(protos, ["."])?;
     tonic_prost_build::configure()

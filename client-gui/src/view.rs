@@ -131,6 +131,7 @@ mod tests {
                 environment: "ru".into(),
                 uptime_ms: 5,
                 pid: 42,
+                environment_info: None,
             },
             state: DaemonState {
                 environment: "demo".into(),

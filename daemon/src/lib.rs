@@ -107,6 +107,8 @@ impl Daemon {
             environment: self.environment.clone(),
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             pid: std::process::id(),
+            // Filled in once the daemon owns a backend (Login journey).
+            environment_info: None,
         }
     }
 

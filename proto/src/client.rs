@@ -17,7 +17,10 @@ use tonic::transport::{Channel, Uri};
 use crate::i18n::Lang;
 use crate::secret::{Password, SESSION_HEADER, SessionToken};
 use crate::transport::{self, Endpoint, TransportError};
-use crate::types::{DaemonInfo, Event, LegalText, TermsState, Unlocked, UserList, UserSummary};
+use crate::types::{
+    DaemonInfo, Device, EpaState, Event, Insurer, LegalText, TermsState, Unlocked, UserList,
+    UserSummary,
+};
 use crate::{ClientError, PROTOCOL_HEADER, PROTOCOL_VERSION, pb};
 
 /// How long a unary call may take before the daemon counts as hung.
@@ -115,6 +118,10 @@ impl DaemonClient {
 
     fn users(&self) -> pb::users_client::UsersClient<Svc> {
         pb::users_client::UsersClient::new(self.svc())
+    }
+
+    fn epa(&self) -> pb::epa_client::EpaClient<Svc> {
+        pb::epa_client::EpaClient::new(self.svc())
     }
 
     /// The same connection, acting for the user `token` unlocked.
@@ -319,6 +326,152 @@ impl DaemonClient {
             .map_err(ClientError::from_status)?
             .into_inner();
         Ok(r.found.then_some(r.value))
+    }
+
+    // ---- the ePA journey: every call acts for the session's local user ----
+
+    pub async fn epa_state(&self) -> Result<EpaState, ClientError> {
+        let r = self
+            .epa()
+            .get_state(timed(pb::GetEpaStateRequest {}))
+            .await
+            .map_err(ClientError::from_status)?;
+        r.into_inner().try_into()
+    }
+
+    pub async fn list_insurers(&self) -> Result<Vec<Insurer>, ClientError> {
+        let r = self
+            .epa()
+            .list_insurers(timed(pb::ListInsurersRequest {}))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        Ok(r.insurers
+            .into_iter()
+            .map(|i| Insurer {
+                name: i.name,
+                available: i.available,
+            })
+            .collect())
+    }
+
+    /// "ePA verbinden": insurer + KVNR.
+    pub async fn set_record_profile(
+        &self,
+        insurer: &str,
+        kvnr: &str,
+    ) -> Result<EpaState, ClientError> {
+        let r = self
+            .epa()
+            .set_record_profile(timed(pb::SetRecordProfileRequest {
+                insurer: insurer.to_owned(),
+                kvnr: kvnr.to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        r.into_inner().try_into()
+    }
+
+    /// Starts the login with the ident app; the state carries the URL and the QR code.
+    pub async fn start_login(&self) -> Result<EpaState, ClientError> {
+        let r = self
+            .epa()
+            .start_login(timed(pb::StartLoginRequest {}))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        r.state
+            .ok_or_else(|| ClientError::Malformed("StartLogin without state".into()))?
+            .try_into()
+    }
+
+    /// Waits up to `timeout` for the pending login to complete; the state either way.
+    pub async fn wait_login(&self, timeout: Duration) -> Result<EpaState, ClientError> {
+        let mut req = tonic::Request::new(pb::WaitLoginRequest {
+            timeout_s: u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX),
+        });
+        req.set_timeout(timeout + CALL_TIMEOUT);
+        let r = self
+            .epa()
+            .wait_login(req)
+            .await
+            .map_err(ClientError::from_status)?;
+        r.into_inner().try_into()
+    }
+
+    /// Forwards the deep link the OS handed over (`epa-desktop://auth/callback?...`).
+    pub async fn complete_login(&self, callback_url: &str) -> Result<EpaState, ClientError> {
+        let r = self
+            .epa()
+            .complete_login(timed(pb::CompleteLoginRequest {
+                callback_url: callback_url.to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        r.into_inner().try_into()
+    }
+
+    /// The 6-digit code from the confirmation e-mail.
+    pub async fn confirm_device(&self, code: &str) -> Result<EpaState, ClientError> {
+        let r = self
+            .epa()
+            .confirm_device(timed(pb::ConfirmDeviceRequest {
+                code: code.to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        r.into_inner().try_into()
+    }
+
+    pub async fn epa_logout(&self) -> Result<EpaState, ClientError> {
+        let r = self
+            .epa()
+            .logout(timed(pb::LogoutRequest {}))
+            .await
+            .map_err(ClientError::from_status)?;
+        r.into_inner().try_into()
+    }
+
+    pub async fn list_devices(&self) -> Result<Vec<Device>, ClientError> {
+        let r = self
+            .epa()
+            .list_devices(timed(pb::ListDevicesRequest {}))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        Ok(r.devices.into_iter().map(Device::from).collect())
+    }
+
+    pub async fn rename_device(
+        &self,
+        identifier: &str,
+        display_name: &str,
+    ) -> Result<Device, ClientError> {
+        let r = self
+            .epa()
+            .rename_device(timed(pb::RenameDeviceRequest {
+                identifier: identifier.to_owned(),
+                display_name: display_name.to_owned(),
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(r.into_inner().into())
+    }
+
+    /// Removing this PC's own registration needs `confirm_this_device`.
+    pub async fn remove_device(
+        &self,
+        identifier: &str,
+        confirm_this_device: bool,
+    ) -> Result<(), ClientError> {
+        self.epa()
+            .remove_device(timed(pb::RemoveDeviceRequest {
+                identifier: identifier.to_owned(),
+                confirm_this_device,
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(())
     }
 }
 

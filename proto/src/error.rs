@@ -71,6 +71,46 @@ reasons! {
     /// A record failed its integrity check.
     VaultDamaged = "VAULT_DAMAGED",
     PreferenceInvalid = "PREFERENCE_INVALID",
+    // ---- the ePA journey (service Epa) ----
+    /// No insurer/KVNR set for this local user yet ("ePA verbinden").
+    EpaProfileMissing = "EPA_PROFILE_MISSING",
+    /// The KVNR is malformed or its check digit is wrong.
+    KvnrInvalid = "KVNR_INVALID",
+    /// Not an insurer this build knows. Metadata: `insurer`.
+    InsurerUnknown = "INSURER_UNKNOWN",
+    /// Known insurer, but the environment offers no login for it. Metadata: `insurer`.
+    InsurerUnavailable = "INSURER_UNAVAILABLE",
+    /// No Aktensystem has a record for the KVNR ("Noch keine ePA vorhanden?").
+    NoRecord = "NO_RECORD",
+    /// The record exists but is not active (e.g. suspended); retry later.
+    RecordNotActivated = "RECORD_NOT_ACTIVATED",
+    /// The call does not fit the journey's phase. Metadata: `phase`.
+    EpaWrongPhase = "EPA_WRONG_PHASE",
+    /// The callback link is not a login callback (or not this login's). Metadata: `problem`.
+    CallbackInvalid = "CALLBACK_INVALID",
+    /// The ident app or the user ended the login. Metadata: `error`.
+    LoginCancelled = "LOGIN_CANCELLED",
+    /// The login took too long; start it again.
+    LoginExpired = "LOGIN_EXPIRED",
+    /// The ePA login failed at the Aktensystem. Metadata: `error_code`.
+    LoginRefused = "LOGIN_REFUSED",
+    /// Wrong confirmation code. Metadata: `tries_left`.
+    DeviceCodeWrong = "DEVICE_CODE_WRONG",
+    /// The code expired or was entered wrongly too often; the device must be registered again.
+    DeviceCodeExpired = "DEVICE_CODE_EXPIRED",
+    /// Too many failed registrations. Metadata: `until_unix`, `until` (RFC 3339).
+    DeviceRegistrationLocked = "DEVICE_REGISTRATION_LOCKED",
+    /// The record has no e-mail address for the confirmation code.
+    NoEmailAddress = "NO_EMAIL_ADDRESS",
+    DeviceNotFound = "DEVICE_NOT_FOUND",
+    /// Removing this PC's own registration needs `confirm_this_device`.
+    ThisDeviceConfirmationRequired = "THIS_DEVICE_CONFIRMATION_REQUIRED",
+    /// No ePA session: log in first. Metadata: `login_required_reason` when it was lost.
+    EpaNotLoggedIn = "EPA_NOT_LOGGED_IN",
+    /// The Aktensystem, IDP or demo backend cannot be reached. Metadata: `retry_after_s`.
+    BackendUnreachable = "BACKEND_UNREACHABLE",
+    /// The backend answered with an error the daemon cannot resolve. Metadata: `error_code`.
+    BackendError = "BACKEND_ERROR",
 }
 
 impl fmt::Display for Reason {

@@ -13,6 +13,9 @@ pub struct DaemonInfo {
     pub environment: String,
     pub uptime_ms: u64,
     pub pid: u32,
+    /// What the environment is; for the demo, the ident app, mailbox and test persons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_info: Option<EnvironmentInfo>,
 }
 
 impl From<pb::GetInfoResponse> for DaemonInfo {
@@ -23,6 +26,7 @@ impl From<pb::GetInfoResponse> for DaemonInfo {
             environment: r.environment,
             uptime_ms: r.uptime_ms,
             pid: r.pid,
+            environment_info: r.environment_info.map(EnvironmentInfo::from),
         }
     }
 }
@@ -50,6 +54,9 @@ pub struct DaemonState {
     pub connected_clients: u32,
     pub shutting_down: bool,
     pub users: Vec<LocalUser>,
+    /// Each local user's ePA phase (`LOGGED_IN`, …); no KVNR, no names (see `Epa.GetState`).
+    #[serde(default)]
+    pub epa_phases: std::collections::BTreeMap<String, String>,
 }
 
 /// A local user as every client may see it.
@@ -74,6 +81,11 @@ impl DaemonState {
             Change::UserUnlocked { username } => set_unlocked(&mut self.users, username, true),
             Change::UserLocked { username, .. } => set_unlocked(&mut self.users, username, false),
             Change::UsersChanged { users } => self.users.clone_from(users),
+            Change::EpaPhaseChanged {
+                username, phase, ..
+            } => {
+                self.epa_phases.insert(username.clone(), phase.clone());
+            }
         }
     }
 }
@@ -113,11 +125,27 @@ impl LockCause {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
-    ClientsChanged { connected_clients: u32 },
+    ClientsChanged {
+        connected_clients: u32,
+    },
     ShuttingDown,
-    UserUnlocked { username: String },
-    UserLocked { username: String, cause: LockCause },
-    UsersChanged { users: Vec<LocalUser> },
+    UserUnlocked {
+        username: String,
+    },
+    UserLocked {
+        username: String,
+        cause: LockCause,
+    },
+    UsersChanged {
+        users: Vec<LocalUser>,
+    },
+    /// A local user's ePA phase changed; `login_required_reason` is set when the session was
+    /// lost and the user has to log in again.
+    EpaPhaseChanged {
+        username: String,
+        phase: String,
+        login_required_reason: Option<String>,
+    },
 }
 
 /// One message of `Events.Watch`.
@@ -163,6 +191,7 @@ impl From<pb::Snapshot> for DaemonState {
             connected_clients: s.connected_clients,
             shutting_down: s.shutting_down,
             users: s.users.into_iter().map(LocalUser::from).collect(),
+            epa_phases: s.epa_phases.into_iter().collect(),
         }
     }
 }
@@ -174,6 +203,11 @@ impl From<&DaemonState> for pb::Snapshot {
             connected_clients: s.connected_clients,
             shutting_down: s.shutting_down,
             users: s.users.iter().map(pb::LocalUser::from).collect(),
+            epa_phases: s
+                .epa_phases
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }
@@ -195,6 +229,15 @@ impl From<&Change> for pb::Delta {
             }),
             Change::UsersChanged { users } => P::UsersChanged(pb::UsersChanged {
                 users: users.iter().map(pb::LocalUser::from).collect(),
+            }),
+            Change::EpaPhaseChanged {
+                username,
+                phase,
+                login_required_reason,
+            } => P::EpaPhaseChanged(pb::EpaPhaseChanged {
+                username: username.clone(),
+                phase: phase.clone(),
+                login_required_reason: login_required_reason.clone().unwrap_or_default(),
             }),
         };
         Self {
@@ -230,6 +273,12 @@ impl TryFrom<pb::WatchEvent> for Event {
                     },
                     Some(P::UsersChanged(u)) => Change::UsersChanged {
                         users: u.users.into_iter().map(LocalUser::from).collect(),
+                    },
+                    Some(P::EpaPhaseChanged(c)) => Change::EpaPhaseChanged {
+                        username: c.username,
+                        phase: c.phase,
+                        login_required_reason: Some(c.login_required_reason)
+                            .filter(|r| !r.is_empty()),
                     },
                     None => return Err(ClientError::Malformed("delta without a change".into())),
                 };
@@ -329,6 +378,300 @@ impl From<pb::LegalText> for LegalText {
     }
 }
 
+/// `Daemon.GetInfo`'s description of the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentInfo {
+    /// `demo` or `custom`.
+    pub kind: String,
+    pub note: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ident_app: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_api: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_api: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub demo_insurants: Vec<DemoInsurant>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// A test person of the demo environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoInsurant {
+    pub kvnr: String,
+    pub insurer: String,
+    pub gesundheitsid_code: String,
+    pub email: String,
+    pub has_record: bool,
+}
+
+fn non_empty(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+impl From<pb::EnvironmentInfo> for EnvironmentInfo {
+    fn from(e: pb::EnvironmentInfo) -> Self {
+        Self {
+            kind: e.kind,
+            note: e.note,
+            ident_app: non_empty(e.ident_app),
+            mail_api: non_empty(e.mail_api),
+            control_api: non_empty(e.control_api),
+            ca_cert: non_empty(e.ca_cert),
+            demo_insurants: e
+                .demo_insurants
+                .into_iter()
+                .map(|i| DemoInsurant {
+                    kvnr: i.kvnr,
+                    insurer: i.insurer,
+                    gesundheitsid_code: i.gesundheitsid_code,
+                    email: i.email,
+                    has_record: i.has_record,
+                })
+                .collect(),
+            problem: non_empty(e.problem),
+        }
+    }
+}
+
+impl From<&EnvironmentInfo> for pb::EnvironmentInfo {
+    fn from(e: &EnvironmentInfo) -> Self {
+        Self {
+            kind: e.kind.clone(),
+            note: e.note.clone(),
+            ident_app: e.ident_app.clone().unwrap_or_default(),
+            mail_api: e.mail_api.clone().unwrap_or_default(),
+            control_api: e.control_api.clone().unwrap_or_default(),
+            ca_cert: e.ca_cert.clone().unwrap_or_default(),
+            demo_insurants: e
+                .demo_insurants
+                .iter()
+                .map(|i| pb::DemoInsurant {
+                    kvnr: i.kvnr.clone(),
+                    insurer: i.insurer.clone(),
+                    gesundheitsid_code: i.gesundheitsid_code.clone(),
+                    email: i.email.clone(),
+                    has_record: i.has_record,
+                })
+                .collect(),
+            problem: e.problem.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Where a local user's ePA journey stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EpaPhase {
+    NoProfile,
+    LoggedOut,
+    AwaitingIdentApp,
+    DeviceCodeSent,
+    ReloginRequired,
+    LoggedIn,
+}
+
+impl EpaPhase {
+    pub const ALL: [EpaPhase; 6] = [
+        Self::NoProfile,
+        Self::LoggedOut,
+        Self::AwaitingIdentApp,
+        Self::DeviceCodeSent,
+        Self::ReloginRequired,
+        Self::LoggedIn,
+    ];
+
+    /// The name used on `Events.Watch` and in `--json` (`LOGGED_IN`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoProfile => "NO_PROFILE",
+            Self::LoggedOut => "LOGGED_OUT",
+            Self::AwaitingIdentApp => "AWAITING_IDENT_APP",
+            Self::DeviceCodeSent => "DEVICE_CODE_SENT",
+            Self::ReloginRequired => "RELOGIN_REQUIRED",
+            Self::LoggedIn => "LOGGED_IN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    fn from_pb(p: i32) -> Option<Self> {
+        use pb::EpaPhase as P;
+        Some(match P::try_from(p).ok()? {
+            P::NoProfile => Self::NoProfile,
+            P::LoggedOut => Self::LoggedOut,
+            P::AwaitingIdentApp => Self::AwaitingIdentApp,
+            P::DeviceCodeSent => Self::DeviceCodeSent,
+            P::ReloginRequired => Self::ReloginRequired,
+            P::LoggedIn => Self::LoggedIn,
+            P::Unspecified => return None,
+        })
+    }
+
+    pub fn to_pb(self) -> pb::EpaPhase {
+        use pb::EpaPhase as P;
+        match self {
+            Self::NoProfile => P::NoProfile,
+            Self::LoggedOut => P::LoggedOut,
+            Self::AwaitingIdentApp => P::AwaitingIdentApp,
+            Self::DeviceCodeSent => P::DeviceCodeSent,
+            Self::ReloginRequired => P::ReloginRequired,
+            Self::LoggedIn => P::LoggedIn,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordProfile {
+    pub insurer: String,
+    pub kvnr: String,
+}
+
+/// A login waiting for the ident app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub authorization_url: String,
+    /// PNG of the QR code (for the GUI; not in `--json`).
+    #[serde(skip)]
+    pub qr_png: Vec<u8>,
+    /// The QR code for terminals.
+    pub qr_text: String,
+    pub expires_unix: u64,
+    pub completes_without_browser: bool,
+}
+
+/// This PC's registration, waiting for the e-mailed code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDevice {
+    pub device_name: String,
+    pub masked_addresses: Vec<String>,
+    pub code_valid_until_unix: u64,
+    pub tries_left: u32,
+}
+
+/// `Epa.GetState` and the answer of every journey call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpaState {
+    pub phase: EpaPhase,
+    pub profile: Option<RecordProfile>,
+    pub aktensystem: Option<String>,
+    pub login: Option<PendingLogin>,
+    pub device: Option<PendingDevice>,
+    pub display_name: Option<String>,
+    pub login_required_reason: Option<String>,
+    pub relogin_skipped: bool,
+}
+
+impl TryFrom<pb::EpaState> for EpaState {
+    type Error = ClientError;
+
+    fn try_from(s: pb::EpaState) -> Result<Self, ClientError> {
+        Ok(Self {
+            phase: EpaPhase::from_pb(s.phase)
+                .ok_or_else(|| ClientError::Malformed(format!("unknown ePA phase {}", s.phase)))?,
+            profile: s.profile.map(|p| RecordProfile {
+                insurer: p.insurer,
+                kvnr: p.kvnr,
+            }),
+            aktensystem: non_empty(s.aktensystem),
+            login: s.login.map(|l| PendingLogin {
+                authorization_url: l.authorization_url,
+                qr_png: l.qr_png,
+                qr_text: l.qr_text,
+                expires_unix: l.expires_unix,
+                completes_without_browser: l.completes_without_browser,
+            }),
+            device: s.device.map(|d| PendingDevice {
+                device_name: d.device_name,
+                masked_addresses: d.masked_addresses,
+                code_valid_until_unix: d.code_valid_until_unix,
+                tries_left: d.tries_left,
+            }),
+            display_name: non_empty(s.display_name),
+            login_required_reason: non_empty(s.login_required_reason),
+            relogin_skipped: s.relogin_skipped,
+        })
+    }
+}
+
+impl From<&EpaState> for pb::EpaState {
+    fn from(s: &EpaState) -> Self {
+        Self {
+            phase: s.phase.to_pb().into(),
+            profile: s.profile.as_ref().map(|p| pb::RecordProfile {
+                insurer: p.insurer.clone(),
+                kvnr: p.kvnr.clone(),
+            }),
+            aktensystem: s.aktensystem.clone().unwrap_or_default(),
+            login: s.login.as_ref().map(|l| pb::PendingLogin {
+                authorization_url: l.authorization_url.clone(),
+                qr_png: l.qr_png.clone(),
+                qr_text: l.qr_text.clone(),
+                expires_unix: l.expires_unix,
+                completes_without_browser: l.completes_without_browser,
+            }),
+            device: s.device.as_ref().map(|d| pb::PendingDevice {
+                device_name: d.device_name.clone(),
+                masked_addresses: d.masked_addresses.clone(),
+                code_valid_until_unix: d.code_valid_until_unix,
+                tries_left: d.tries_left,
+            }),
+            display_name: s.display_name.clone().unwrap_or_default(),
+            login_required_reason: s.login_required_reason.clone().unwrap_or_default(),
+            relogin_skipped: s.relogin_skipped,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Insurer {
+    pub name: String,
+    pub available: bool,
+}
+
+/// A device registration of the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub identifier: String,
+    pub display_name: String,
+    /// `pending` | `confirmed`
+    pub status: String,
+    pub created_unix: u64,
+    pub last_used_unix: Option<u64>,
+    pub this_device: bool,
+}
+
+impl From<pb::Device> for Device {
+    fn from(d: pb::Device) -> Self {
+        Self {
+            identifier: d.identifier,
+            display_name: d.display_name,
+            status: d.status,
+            created_unix: d.created_unix,
+            last_used_unix: Some(d.last_used_unix).filter(|t| *t != 0),
+            this_device: d.this_device,
+        }
+    }
+}
+
+impl From<&Device> for pb::Device {
+    fn from(d: &Device) -> Self {
+        Self {
+            identifier: d.identifier.clone(),
+            display_name: d.display_name.clone(),
+            status: d.status.clone(),
+            created_unix: d.created_unix,
+            last_used_unix: d.last_used_unix.unwrap_or(0),
+            this_device: d.this_device,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +689,15 @@ mod tests {
                         username: "Anna".into(),
                         unlocked: false,
                     }],
+                    epa_phases: [("Anna".to_owned(), "LOGGED_OUT".to_owned())].into(),
+                },
+            },
+            Event::Delta {
+                seq: 12,
+                change: Change::EpaPhaseChanged {
+                    username: "Anna".into(),
+                    phase: "LOGGED_OUT".into(),
+                    login_required_reason: Some("session_expired".into()),
                 },
             },
             Event::Delta {
@@ -379,6 +731,42 @@ mod tests {
             let back = Event::try_from(pb::WatchEvent::from(&e));
             assert!(matches!(&back, Ok(b) if *b == e), "{e:?} -> {back:?}");
         }
+    }
+
+    #[test]
+    fn epa_state_round_trips_and_phases_are_named() {
+        let s = EpaState {
+            phase: EpaPhase::DeviceCodeSent,
+            profile: Some(RecordProfile {
+                insurer: "AOK PLUS".into(),
+                kvnr: "X110411675".into(),
+            }),
+            aktensystem: Some("epa-as-1".into()),
+            login: None,
+            device: Some(PendingDevice {
+                device_name: "laptop".into(),
+                masked_addresses: vec!["m***@example.invalid".into()],
+                code_valid_until_unix: 99,
+                tries_left: 4,
+            }),
+            display_name: None,
+            login_required_reason: None,
+            relogin_skipped: false,
+        };
+        assert_eq!(EpaState::try_from(pb::EpaState::from(&s)).ok(), Some(s));
+        for p in EpaPhase::ALL {
+            assert_eq!(EpaPhase::parse(p.as_str()), Some(p));
+            assert_eq!(EpaPhase::from_pb(p.to_pb().into()), Some(p));
+            assert_eq!(
+                serde_json::to_value(p).ok(),
+                Some(serde_json::Value::String(p.as_str().into()))
+            );
+        }
+        let bad = pb::EpaState::default();
+        assert!(matches!(
+            EpaState::try_from(bad),
+            Err(ClientError::Malformed(_))
+        ));
     }
 
     #[test]

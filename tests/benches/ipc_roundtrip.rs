@@ -27,6 +27,7 @@ impl pb::daemon_server::Daemon for Bare {
             environment: "bare".into(),
             uptime_ms: 0,
             pid: 0,
+            environment_info: None,
         }))
     }
     async fn shutdown(

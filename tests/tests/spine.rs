@@ -182,6 +182,7 @@ async fn fake_daemon(env: &TestEnv, protocol_version: u32) -> tokio::task::JoinH
                 environment: "demo".into(),
                 uptime_ms: 1,
                 pid: 1,
+                environment_info: None,
             }))
         }
         async fn shutdown(
