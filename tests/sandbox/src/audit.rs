@@ -25,6 +25,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use epa_protocol::xds::{is_uuid, rim};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -68,6 +69,17 @@ impl AuditOutcome {
             Self::Success => "0",
             Self::MinorFailure => "4",
             Self::SeriousFailure => "12",
+        }
+    }
+
+    /// The outcome of a REST operation by its answer: 5xx serious, other refusals minor.
+    pub fn of_status(status: StatusCode) -> Self {
+        if status.is_success() {
+            Self::Success
+        } else if status.is_server_error() {
+            Self::SeriousFailure
+        } else {
+            Self::MinorFailure
         }
     }
 }
@@ -143,17 +155,7 @@ fn event_id(n: u64) -> String {
     let d = Sha256::digest(format!("epa-sandbox audit event {n}").as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = crate::idp::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    epa_protocol::xds::format_uuid(b, 4)
 }
 
 impl AuditLog {
@@ -386,17 +388,6 @@ fn bad_syntax(rule: &str) -> Refusal {
 // ---------------------------------------------------------------------------------------------
 // FHIR date search
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
@@ -443,7 +434,7 @@ pub fn date_range(v: &str) -> Option<(i64, i64)> {
     {
         return None;
     }
-    let day_start = |y: i64, m: u32, d: u32| days_from_civil(y, m, d) * 86_400;
+    let day_start = |y: i64, m: u32, d: u32| rim::days_from_civil(y, m, d) * 86_400;
     let Some(time) = time else {
         return Some(match (m, d) {
             (None, _) => (day_start(y, 1, 1), day_start(y + 1, 1, 1)),
@@ -754,26 +745,6 @@ pub fn router(svc: Arc<RecordServices>) -> axum::Router {
         .with_state(svc)
 }
 
-/// The caller and record once the access guard let them in.
-fn guard(
-    svc: &RecordServices,
-    session: &ChannelSession,
-    headers: &HeaderMap,
-) -> Result<(Caller, String), Box<Response>> {
-    let caller = svc
-        .require(session, headers, Access::Record)
-        .map_err(Box::new)?;
-    let Some(record) = caller.record.clone() else {
-        tracing::error!("the record guard passed without a record");
-        return Err(Box::new(crate::info::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internalError",
-            None,
-        )));
-    };
-    Ok((caller, record))
-}
-
 /// "A log-entry for the operation exists — representative and ombuds office only".
 fn log_read_by_others(
     svc: &RecordServices,
@@ -820,20 +791,15 @@ async fn list_audit_events(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (caller, record) = match guard(&svc, &session, &headers) {
+    let (caller, record) = match svc.require_record(&session, &headers) {
         Ok(g) => g,
         Err(r) => return *r,
     };
+    let log = |outcome| log_read_by_others(&svc, &caller, &record, "listAuditEvents", outcome);
     let search = match parse_search(query.as_deref()) {
         Ok(s) => s,
         Err(r) => {
-            log_read_by_others(
-                &svc,
-                &caller,
-                &record,
-                "listAuditEvents",
-                AuditOutcome::MinorFailure,
-            );
+            log(AuditOutcome::MinorFailure);
             return r.into_response();
         }
     };
@@ -891,23 +857,8 @@ async fn list_audit_events(
     if matches!(search.total.as_deref(), Some("estimate" | "accurate")) {
         bundle["total"] = json!(total);
     }
-    log_read_by_others(
-        &svc,
-        &caller,
-        &record,
-        "listAuditEvents",
-        AuditOutcome::Success,
-    );
+    log(AuditOutcome::Success);
     fhir_json(StatusCode::OK, &bundle)
-}
-
-fn uuid_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 async fn get_audit_event_by_id(
@@ -917,18 +868,13 @@ async fn get_audit_event_by_id(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (caller, record) = match guard(&svc, &session, &headers) {
+    let (caller, record) = match svc.require_record(&session, &headers) {
         Ok(g) => g,
         Err(r) => return *r,
     };
+    let log = |outcome| log_read_by_others(&svc, &caller, &record, "getAuditEventById", outcome);
     let refused = |r: Response| {
-        log_read_by_others(
-            &svc,
-            &caller,
-            &record,
-            "getAuditEventById",
-            AuditOutcome::MinorFailure,
-        );
+        log(AuditOutcome::MinorFailure);
         r
     };
     if query.is_some_and(|q| !q.is_empty()) {
@@ -939,7 +885,7 @@ async fn get_audit_event_by_id(
             "the read operation takes no query parameters",
         ));
     }
-    if !uuid_ok(&id) {
+    if !is_uuid(&id) {
         return refused(outcome(
             StatusCode::BAD_REQUEST,
             "MSG_BAD_FORMAT",
@@ -954,13 +900,7 @@ async fn get_audit_event_by_id(
         .find(|e| e.id.eq_ignore_ascii_case(&id));
     match found {
         Some(e) => {
-            log_read_by_others(
-                &svc,
-                &caller,
-                &record,
-                "getAuditEventById",
-                AuditOutcome::Success,
-            );
+            log(AuditOutcome::Success);
             fhir_json(StatusCode::OK, &to_fhir(&e))
         }
         None => refused(outcome(
@@ -994,10 +934,12 @@ async fn render_audit_events_to_pdf(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (caller, record) = match guard(&svc, &session, &headers) {
+    let (caller, record) = match svc.require_record(&session, &headers) {
         Ok(g) => g,
         Err(r) => return *r,
     };
+    let log =
+        |outcome| log_read_by_others(&svc, &caller, &record, "renderAuditEventsToPDF", outcome);
     let mut signed = None;
     for pair in query
         .as_deref()
@@ -1021,13 +963,7 @@ async fn render_audit_events_to_pdf(
                 rule = "the only query parameter is signed=true|false, once",
                 "Audit Event Render: request refused"
             );
-            log_read_by_others(
-                &svc,
-                &caller,
-                &record,
-                "renderAuditEventsToPDF",
-                AuditOutcome::MinorFailure,
-            );
+            log(AuditOutcome::MinorFailure);
             return crate::info::error(StatusCode::BAD_REQUEST, "malformedRequest", None);
         }
     }
@@ -1039,13 +975,7 @@ async fn render_audit_events_to_pdf(
         |p| format!("{} ({record})", p.display_name()),
     );
     let pdf = render_pdf(&owner, &events, now, signed);
-    log_read_by_others(
-        &svc,
-        &caller,
-        &record,
-        "renderAuditEventsToPDF",
-        AuditOutcome::Success,
-    );
+    log(AuditOutcome::Success);
     (StatusCode::OK, [("content-type", "application/pdf")], pdf).into_response()
 }
 
@@ -1226,7 +1156,7 @@ mod tests {
 
     #[test]
     fn ids_are_uuids() {
-        assert!(uuid_ok(&event_id(1)));
+        assert!(is_uuid(&event_id(1)));
         assert_ne!(event_id(1), event_id(2));
     }
 }

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use epa_protocol::xds::is_uuid;
 use rand_chacha::ChaCha20Rng;
 use serde::Deserialize;
 
@@ -255,15 +256,6 @@ struct AuthCode {
     authorization_code: String,
 }
 
-fn uuid_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
 async fn send_authcode_fdv(
     State(authz): State<Arc<Authz>>,
     Extension(session): Extension<Arc<ChannelSession>>,
@@ -295,7 +287,7 @@ async fn send_authcode_fdv(
     ) {
         (None, None) => None,
         (Some(id), Some(token)) => {
-            if !uuid_ok(id) || token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !is_uuid(id) || token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return fail(
                     StatusCode::BAD_REQUEST,
                     "malformedRequest",
@@ -426,7 +418,7 @@ mod tests {
 
     #[test]
     fn device_identifiers_are_uuids() {
-        assert!(uuid_ok("4ab42e19-7d33-40fa-949f-3499135b910b"));
-        assert!(!uuid_ok("4ab42e19-7d33-40fa-949f-3499135b910"));
+        assert!(is_uuid("4ab42e19-7d33-40fa-949f-3499135b910b"));
+        assert!(!is_uuid("4ab42e19-7d33-40fa-949f-3499135b910"));
     }
 }

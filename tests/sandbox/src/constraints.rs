@@ -24,32 +24,20 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
+use epa_protocol::xds::{is_urn_uuid, is_uuid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::audit::{AuditAction, AuditActor, AuditOutcome, NewAuditEvent};
 use crate::authz::ChannelSession;
 use crate::info::error;
-use crate::services::{Access, Caller, RecordServices};
+use crate::services::{Caller, RecordServices};
 
-/// The categories of the XDS Document Service that can be hidden (CategoryIdType).
-pub const CATEGORIES: [&str; 15] = [
-    "reports",
-    "emergency",
-    "eab",
-    "dental",
-    "child",
-    "pregnancy_childbirth",
-    "vaccination",
-    "patient",
-    "receipt",
-    "diga",
-    "care",
-    "eau",
-    "rehab",
-    "transcripts",
-    "other",
-];
+/// The categories of the XDS Document Service that can be hidden (CategoryIdType): the static
+/// categories without `emp`.
+pub fn is_category_id(c: &str) -> bool {
+    c != EMP && crate::xds::CATEGORIES.contains(&c)
+}
 
 /// Categories whose folders are of type `uniform` or `mixed` in the implementation guides
 /// (ig-childsrecord, ig-dentalrecord, ig-diga, ig-mothersrecord, ig-vaccination): single
@@ -273,23 +261,14 @@ fn normalize_root_id(id: &str) -> String {
     }
 }
 
-fn uuid_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
 /// RootDocumentIdType: `<uuid>^^^^urn:gematik:iti:xds:2023:rootDocumentUniqueId`.
 pub fn root_document_id_ok(s: &str) -> bool {
-    s.strip_suffix(ROOT_SUFFIX).is_some_and(uuid_ok)
+    s.strip_suffix(ROOT_SUFFIX).is_some_and(is_uuid)
 }
 
 /// UuidType: `urn:uuid:<uuid>`.
 pub fn folder_uuid_ok(s: &str) -> bool {
-    s.strip_prefix("urn:uuid:").is_some_and(uuid_ok)
+    is_urn_uuid(s)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,26 +318,6 @@ fn malformed(rule: &str) -> Refused {
     refused(StatusCode::BAD_REQUEST, "malformedRequest", rule)
 }
 
-/// The caller and record once the access guard let them in.
-fn guard(
-    svc: &RecordServices,
-    session: &ChannelSession,
-    headers: &HeaderMap,
-) -> Result<(Caller, String), Box<Response>> {
-    let caller = svc
-        .require(session, headers, Access::Record)
-        .map_err(Box::new)?;
-    let Some(record) = caller.record.clone() else {
-        tracing::error!("the record guard passed without a record");
-        return Err(Box::new(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internalError",
-            None,
-        )));
-    };
-    Ok((caller, record))
-}
-
 /// "A log-entry for the operation exists — all operation results".
 fn log(
     svc: &RecordServices,
@@ -369,19 +328,12 @@ fn log(
     status: StatusCode,
     detail: Option<String>,
 ) {
-    let outcome = if status.is_success() {
-        AuditOutcome::Success
-    } else if status.is_server_error() {
-        AuditOutcome::SeriousFailure
-    } else {
-        AuditOutcome::MinorFailure
-    };
     svc.audit.record(
         svc.clock.now_unix(),
         NewAuditEvent {
             record: record.to_owned(),
             action,
-            outcome,
+            outcome: AuditOutcome::of_status(status),
             source: "CONMGMT",
             kind: "rest",
             operation,
@@ -438,7 +390,7 @@ fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, Refused> {
                 q.kinds.push(value);
             }
             "parameters.categoryId" => {
-                if !CATEGORIES.contains(&value.as_str()) {
+                if !is_category_id(&value) {
                     return Err(malformed("parameters.categoryId is not a CategoryIdType"));
                 }
                 q.categories.push(value);
@@ -502,7 +454,7 @@ async fn get_deny_policy_assignments(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (_caller, record) = match guard(&svc, &session, &headers) {
+    let (_caller, record) = match svc.require_record(&session, &headers) {
         Ok(g) => g,
         Err(r) => return *r,
     };
@@ -602,7 +554,7 @@ fn check_target(svc: &RecordServices, record: &str, target: &Target) -> Result<(
                     "the category emp cannot be hidden",
                 ));
             }
-            if !CATEGORIES.contains(&category_id.as_str()) {
+            if !is_category_id(category_id) {
                 return Err(refused(
                     StatusCode::CONFLICT,
                     "requestMismatch",
@@ -657,37 +609,31 @@ async fn set_deny_policy_assignment(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (caller, record) = match guard(&svc, &session, &headers) {
+    let (caller, record) = match svc.require_record(&session, &headers) {
         Ok(g) => g,
         Err(r) => return *r,
     };
-    let op = "setDenyPolicyAssignment";
-    let target = match parse_assignment(&headers, &body) {
-        Ok(t) => t,
-        Err(r) => {
-            log(
-                &svc,
-                &caller,
-                &record,
-                AuditAction::Create,
-                op,
-                r.status,
-                None,
-            );
-            return r.into_response();
-        }
-    };
-    let detail = Some(target.detail());
-    if let Err(r) = check_target(&svc, &record, &target) {
+    let audit = |status, detail| {
         log(
             &svc,
             &caller,
             &record,
             AuditAction::Create,
-            op,
-            r.status,
+            "setDenyPolicyAssignment",
+            status,
             detail,
         );
+    };
+    let target = match parse_assignment(&headers, &body) {
+        Ok(t) => t,
+        Err(r) => {
+            audit(r.status, None);
+            return r.into_response();
+        }
+    };
+    let detail = Some(target.detail());
+    if let Err(r) = check_target(&svc, &record, &target) {
+        audit(r.status, detail);
         return r.into_response();
     }
     let assignment = Assignment {
@@ -702,15 +648,7 @@ async fn set_deny_policy_assignment(
             "the assignment exists already",
         ),
     };
-    log(
-        &svc,
-        &caller,
-        &record,
-        AuditAction::Create,
-        op,
-        r.status(),
-        detail,
-    );
+    audit(r.status(), detail);
     r
 }
 
@@ -720,13 +658,13 @@ async fn delete_deny_policy_assignment(
     Path(assignment_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (caller, record) = match guard(&svc, &session, &headers) {
+    let (caller, record) = match svc.require_record(&session, &headers) {
         Ok(g) => g,
         Err(r) => return *r,
     };
     let op = "deleteDenyPolicyAssignment";
     let detail = Some(format!("assignmentId={assignment_id}"));
-    let r = if !uuid_ok(&assignment_id) {
+    let r = if !is_uuid(&assignment_id) {
         malformed("assignmentId is a UUID").into_response()
     } else {
         match svc.constraints.remove(&record, &assignment_id) {

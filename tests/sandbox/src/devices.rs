@@ -17,6 +17,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use epa_protocol::xds::{is_uuid, rim};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -206,36 +207,13 @@ fn same_token(a: &str, b: &str) -> bool {
     )
 }
 
-// Howard Hinnant's civil-date algorithms (proleptic Gregorian, UTC).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// The same calendar moment two years later (29 February → 1 March): when a registration made
 /// at `t` is deleted.
 pub fn two_years_after(t: u64) -> u64 {
     let days = (t / 86_400) as i64;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = rim::civil_from_days(days);
     let (m, d) = if m == 2 && d == 29 { (3, 1) } else { (m, d) };
-    u64::try_from(days_from_civil(y + 2, m, d)).unwrap_or(0) * 86_400 + t % 86_400
+    u64::try_from(rim::days_from_civil(y + 2, m, d)).unwrap_or(0) * 86_400 + t % 86_400
 }
 
 impl Inner {
@@ -555,15 +533,6 @@ fn malformed(rule: &str) -> Refusal {
     refuse(StatusCode::BAD_REQUEST, "malformedRequest", None, rule)
 }
 
-pub fn uuid_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
 fn token_ok(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -583,34 +552,41 @@ pub struct Done {
     pub entity_detail: Option<String>,
 }
 
-/// Writes the operation's audit event (outcome from the answer) and returns the answer.
+/// A service whose routes [`audited`] runs: the access they need, the audit source and the
+/// entity name of events that concern no single item.
+pub struct AuditedService {
+    pub access: Access,
+    pub source: &'static str,
+    pub name: &'static str,
+}
+
+/// A route of Device or E-Mail Management: the access guard (a refusal there is not logged),
+/// then the operation; writes its audit event (outcome from the answer) and returns the answer.
 pub fn audited(
     svc: &RecordServices,
-    user: &UserSession,
-    source: &'static str,
+    session: &ChannelSession,
+    headers: &HeaderMap,
+    service: &AuditedService,
     action: AuditAction,
     operation: &'static str,
-    default_entity: &str,
-    result: Result<Done, Refusal>,
+    op: impl FnOnce(&UserSession) -> Result<Done, Refusal>,
 ) -> Response {
-    let (response, entity_name, entity_detail) = match result {
-        Ok(d) => (d.response, d.entity_name, d.entity_detail),
-        Err(r) => (r.into_response(), default_entity.to_owned(), None),
+    let caller = match svc.require(session, headers, service.access) {
+        Ok(c) => c,
+        Err(r) => return r,
     };
-    let outcome = if response.status().is_server_error() {
-        AuditOutcome::SeriousFailure
-    } else if response.status().is_success() {
-        AuditOutcome::Success
-    } else {
-        AuditOutcome::MinorFailure
+    let user = &caller.user;
+    let (response, entity_name, entity_detail) = match op(user) {
+        Ok(d) => (d.response, d.entity_name, d.entity_detail),
+        Err(r) => (r.into_response(), service.name.to_owned(), None),
     };
     svc.audit.record(
         svc.clock.now_unix(),
         NewAuditEvent {
             record: user.kvnr.clone(),
             action,
-            outcome,
-            source,
+            outcome: AuditOutcome::of_status(response.status()),
+            source: service.source,
             kind: "rest",
             operation,
             entity_name,
@@ -625,8 +601,11 @@ pub fn audited(
     response
 }
 
-const SOURCE: &str = "DEVICEMGMT";
-const SERVICE: &str = "Device Management";
+const SERVICE: AuditedService = AuditedService {
+    access: Access::DeviceManagement,
+    source: "DEVICEMGMT",
+    name: "Device Management",
+};
 
 pub fn router(svc: Arc<RecordServices>) -> axum::Router {
     axum::Router::new()
@@ -645,13 +624,17 @@ pub fn router(svc: Arc<RecordServices>) -> axum::Router {
 fn done(status: StatusCode, body: Value, device: Option<&Device>) -> Done {
     Done {
         response: (status, Json(body)).into_response(),
-        entity_name: device.map_or_else(|| SERVICE.to_owned(), |d| d.display_name.clone()),
+        entity_name: device.map_or_else(|| SERVICE.name.to_owned(), |d| d.display_name.clone()),
         entity_detail: device.map(|d| format!("DeviceIdentifier={}", d.identifier)),
     }
 }
 
 fn not_found(rule: &str) -> Refusal {
     refuse(StatusCode::NOT_FOUND, "noResource", None, rule)
+}
+
+fn no_device() -> Refusal {
+    not_found("no such device registration for this KVNR")
 }
 
 /// Six random digits (uniform).
@@ -679,19 +662,14 @@ async fn register_device(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::DeviceManagement) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = register(&svc, &caller.user, &headers, &body);
     audited(
         &svc,
-        &caller.user,
-        SOURCE,
+        &session,
+        &headers,
+        &SERVICE,
         AuditAction::Create,
         "registerDevice",
-        SERVICE,
-        result,
+        |user| register(&svc, user, &headers, &body),
     )
 }
 
@@ -799,19 +777,14 @@ async fn confirm_pending_device(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::DeviceManagement) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = confirm(&svc, &session, &caller.user, &headers, &body);
     audited(
         &svc,
-        &caller.user,
-        SOURCE,
+        &session,
+        &headers,
+        &SERVICE,
         AuditAction::Update,
         "confirmPendingDevice",
-        SERVICE,
-        result,
+        |user| confirm(&svc, &session, user, &headers, &body),
     )
 }
 
@@ -828,7 +801,7 @@ fn confirm(
             "deviceIdentifier and deviceToken are needed to confirm a registration",
         ));
     };
-    if !uuid_ok(&id) || !token_ok(&token) || !code_ok(&b.confirmation_code) {
+    if !is_uuid(&id) || !token_ok(&token) || !code_ok(&b.confirmation_code) {
         return Err(malformed(
             "deviceIdentifier is a UUID, deviceToken 64 hex digits, confirmationCode 6 digits",
         ));
@@ -849,7 +822,7 @@ fn confirm(
             }
             Ok(done(StatusCode::OK, device.to_json(), Some(&device)))
         }
-        Err(ConfirmError::Unknown) => Err(not_found("no such device registration for this KVNR")),
+        Err(ConfirmError::Unknown) => Err(no_device()),
         Err(ConfirmError::AlreadyConfirmed) => Err(refuse(
             StatusCode::CONFLICT,
             "statusMismatch",
@@ -875,42 +848,37 @@ async fn get_devices(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::DeviceManagement) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = (|| {
-        let q = parse_query(query.as_deref()).map_err(|rule| malformed(&rule))?;
-        let p = paging(&q).map_err(|rule| malformed(&rule))?;
-        let status = match q.get("devicestatus") {
-            None => None,
-            Some(s) => Some(
-                DeviceStatus::parse(s)
-                    .ok_or_else(|| malformed("devicestatus must be pending or confirmed"))?,
-            ),
-        };
-        let items = svc
-            .devices
-            .list(&caller.user.kvnr, svc.clock.now_unix())
-            .iter()
-            .filter(|d| status.is_none_or(|s| d.status == s))
-            .map(Device::to_json)
-            .collect();
-        Ok(done(StatusCode::OK, paged(items, p), None))
-    })();
     audited(
         &svc,
-        &caller.user,
-        SOURCE,
+        &session,
+        &headers,
+        &SERVICE,
         AuditAction::Read,
         "getDevices",
-        SERVICE,
-        result,
+        |user| {
+            let q = parse_query(query.as_deref()).map_err(|rule| malformed(&rule))?;
+            let p = paging(&q).map_err(|rule| malformed(&rule))?;
+            let status = match q.get("devicestatus") {
+                None => None,
+                Some(s) => Some(
+                    DeviceStatus::parse(s)
+                        .ok_or_else(|| malformed("devicestatus must be pending or confirmed"))?,
+                ),
+            };
+            let items = svc
+                .devices
+                .list(&user.kvnr, svc.clock.now_unix())
+                .iter()
+                .filter(|d| status.is_none_or(|s| d.status == s))
+                .map(Device::to_json)
+                .collect();
+            Ok(done(StatusCode::OK, paged(items, p), None))
+        },
     )
 }
 
 fn checked_id(id: &str) -> Result<(), Refusal> {
-    if uuid_ok(id) {
+    if is_uuid(id) {
         Ok(())
     } else {
         Err(malformed("deviceidentifier must be a UUID"))
@@ -923,25 +891,21 @@ async fn get_device(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::DeviceManagement) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = checked_id(&id).and_then(|()| {
-        let d = svc
-            .devices
-            .get(&caller.user.kvnr, &id, svc.clock.now_unix())
-            .ok_or_else(|| not_found("no such device registration for this KVNR"))?;
-        Ok(done(StatusCode::OK, d.to_json(), Some(&d)))
-    });
     audited(
         &svc,
-        &caller.user,
-        SOURCE,
+        &session,
+        &headers,
+        &SERVICE,
         AuditAction::Read,
         "getDevice",
-        SERVICE,
-        result,
+        |user| {
+            checked_id(&id)?;
+            let d = svc
+                .devices
+                .get(&user.kvnr, &id, svc.clock.now_unix())
+                .ok_or_else(no_device)?;
+            Ok(done(StatusCode::OK, d.to_json(), Some(&d)))
+        },
     )
 }
 
@@ -958,34 +922,25 @@ async fn update_device(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::DeviceManagement) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = checked_id(&id).and_then(|()| {
-        let b: UpdateBody = json_body(&headers, &body).map_err(|rule| malformed(&rule))?;
-        if !name_ok(&b.display_name) {
-            return Err(malformed("displayName has more than 80 characters"));
-        }
-        let d = svc
-            .devices
-            .rename(
-                &caller.user.kvnr,
-                &id,
-                &b.display_name,
-                svc.clock.now_unix(),
-            )
-            .ok_or_else(|| not_found("no such device registration for this KVNR"))?;
-        Ok(done(StatusCode::OK, d.to_json(), Some(&d)))
-    });
     audited(
         &svc,
-        &caller.user,
-        SOURCE,
+        &session,
+        &headers,
+        &SERVICE,
         AuditAction::Update,
         "updateDevice",
-        SERVICE,
-        result,
+        |user| {
+            checked_id(&id)?;
+            let b: UpdateBody = json_body(&headers, &body).map_err(|rule| malformed(&rule))?;
+            if !name_ok(&b.display_name) {
+                return Err(malformed("displayName has more than 80 characters"));
+            }
+            let d = svc
+                .devices
+                .rename(&user.kvnr, &id, &b.display_name, svc.clock.now_unix())
+                .ok_or_else(no_device)?;
+            Ok(done(StatusCode::OK, d.to_json(), Some(&d)))
+        },
     )
 }
 
@@ -995,29 +950,25 @@ async fn delete_device(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::DeviceManagement) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = checked_id(&id).and_then(|()| {
-        let d = svc
-            .devices
-            .remove(&caller.user.kvnr, &id, svc.clock.now_unix())
-            .ok_or_else(|| not_found("no such device registration for this KVNR"))?;
-        Ok(Done {
-            response: StatusCode::NO_CONTENT.into_response(),
-            entity_name: d.display_name,
-            entity_detail: Some(format!("DeviceIdentifier={}", d.identifier)),
-        })
-    });
     audited(
         &svc,
-        &caller.user,
-        SOURCE,
+        &session,
+        &headers,
+        &SERVICE,
         AuditAction::Delete,
         "deleteDevice",
-        SERVICE,
-        result,
+        |user| {
+            checked_id(&id)?;
+            let d = svc
+                .devices
+                .remove(&user.kvnr, &id, svc.clock.now_unix())
+                .ok_or_else(no_device)?;
+            Ok(Done {
+                response: StatusCode::NO_CONTENT.into_response(),
+                entity_name: d.display_name,
+                entity_detail: Some(format!("DeviceIdentifier={}", d.identifier)),
+            })
+        },
     )
 }
 

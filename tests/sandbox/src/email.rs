@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 
 use crate::audit::AuditAction;
 use crate::authz::{ChannelSession, UserSession};
-use crate::devices::{Done, Refusal, audited, json_body, paged, paging, parse_query, refuse};
+use crate::devices::{
+    AuditedService, Done, Refusal, audited, json_body, paged, paging, parse_query, refuse,
+};
 use crate::info::insurant_id_ok;
 use crate::mail::rfc3339;
 use crate::services::{Access, Person, RecordServices};
@@ -187,8 +189,11 @@ pub fn email_ok(s: &str) -> bool {
     local_ok && domain_ok
 }
 
-const SOURCE: &str = "DEVICEMGMT";
-const SERVICE: &str = "E-Mail Management";
+const SERVICE: AuditedService = AuditedService {
+    access: Access::Email,
+    source: "DEVICEMGMT",
+    name: "E-Mail Management",
+};
 
 pub fn router(svc: Arc<RecordServices>) -> axum::Router {
     axum::Router::new()
@@ -234,11 +239,11 @@ fn not_found() -> Refusal {
     )
 }
 
-fn done(status: StatusCode, body: Value, entity: &str, detail: Option<String>) -> Done {
+fn done(status: StatusCode, body: Value, entry: Option<&EmailEntry>) -> Done {
     Done {
         response: (status, Json(body)).into_response(),
-        entity_name: entity.to_owned(),
-        entity_detail: detail,
+        entity_name: entry.map_or_else(|| SERVICE.name.to_owned(), |e| e.email.clone()),
+        entity_detail: entry.map(|e| format!("EmailIdentifier={}", e.identifier)),
     }
 }
 
@@ -248,29 +253,25 @@ async fn get_emails(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::Email) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = own_data(&headers, &caller.user).and_then(|()| {
-        let q = parse_query(query.as_deref()).map_err(|rule| malformed(&rule))?;
-        let p = paging(&q).map_err(|rule| malformed(&rule))?;
-        let items = svc
-            .emails
-            .entries(&caller.user.kvnr)
-            .iter()
-            .map(|e| e.to_json(true))
-            .collect();
-        Ok(done(StatusCode::OK, paged(items, p), SERVICE, None))
-    });
     audited(
         &svc,
-        &caller.user,
-        SOURCE,
+        &session,
+        &headers,
+        &SERVICE,
         AuditAction::Read,
         "getEmails",
-        SERVICE,
-        result,
+        |user| {
+            own_data(&headers, user)?;
+            let q = parse_query(query.as_deref()).map_err(|rule| malformed(&rule))?;
+            let p = paging(&q).map_err(|rule| malformed(&rule))?;
+            let items = svc
+                .emails
+                .entries(&user.kvnr)
+                .iter()
+                .map(|e| e.to_json(true))
+                .collect();
+            Ok(done(StatusCode::OK, paged(items, p), None))
+        },
     )
 }
 
@@ -286,24 +287,28 @@ async fn set_email(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::Email) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = own_data(&headers, &caller.user).and_then(|()| {
-        let b: EmailRequest = json_body(&headers, &body).map_err(|rule| malformed(&rule))?;
-        if !email_ok(&b.email) {
-            return Err(malformed("email is not a valid e-mail address"));
-        }
-        let now = svc.clock.now_unix();
-        let person = svc.people.get(&caller.user.kvnr);
-        let actor = person.map_or_else(|| caller.user.display_name.clone(), Person::display_name);
-        let (entry, new) =
-            svc.emails
-                .add(&caller.user.kvnr, &svc.random_uuid(), &b.email, &actor, now);
-        if new {
-            let text = format!(
-                "Guten Tag {actor},\n\
+    audited(
+        &svc,
+        &session,
+        &headers,
+        &SERVICE,
+        AuditAction::Create,
+        "setEmail",
+        |user| {
+            own_data(&headers, user)?;
+            let b: EmailRequest = json_body(&headers, &body).map_err(|rule| malformed(&rule))?;
+            if !email_ok(&b.email) {
+                return Err(malformed("email is not a valid e-mail address"));
+            }
+            let now = svc.clock.now_unix();
+            let person = svc.people.get(&user.kvnr);
+            let actor = person.map_or_else(|| user.display_name.clone(), Person::display_name);
+            let (entry, new) =
+                svc.emails
+                    .add(&user.kvnr, &svc.random_uuid(), &b.email, &actor, now);
+            if new {
+                let text = format!(
+                    "Guten Tag {actor},\n\
                  \n\
                  diese E-Mail-Adresse ({email}) wurde am {date} (UTC) für Ihre elektronische\n\
                  Patientenakte (ePA) hinterlegt. An sie gehen künftig auch die Bestätigungscodes\n\
@@ -313,33 +318,24 @@ async fn set_email(
                  Krankenkasse.\n\
                  \n\
                  Ihr ePA-Aktensystem {system}\n",
-                email = entry.email,
-                date = rfc3339(now),
-                system = svc.system_id,
-            );
-            if let Err(e) =
-                svc.outbox
-                    .send(&entry.email, "Neue E-Mail-Adresse für Ihre ePA", &text, now)
-            {
-                // The address is stored; only the notice is missing.
-                tracing::error!(error = %e, "sending the e-mail notification failed");
+                    email = entry.email,
+                    date = rfc3339(now),
+                    system = svc.system_id,
+                );
+                if let Err(e) =
+                    svc.outbox
+                        .send(&entry.email, "Neue E-Mail-Adresse für Ihre ePA", &text, now)
+                {
+                    // The address is stored; only the notice is missing.
+                    tracing::error!(error = %e, "sending the e-mail notification failed");
+                }
             }
-        }
-        Ok(done(
-            StatusCode::CREATED,
-            json!(entry.identifier),
-            &entry.email,
-            Some(format!("EmailIdentifier={}", entry.identifier)),
-        ))
-    });
-    audited(
-        &svc,
-        &caller.user,
-        SOURCE,
-        AuditAction::Create,
-        "setEmail",
-        SERVICE,
-        result,
+            Ok(done(
+                StatusCode::CREATED,
+                json!(entry.identifier),
+                Some(&entry),
+            ))
+        },
     )
 }
 
@@ -349,30 +345,18 @@ async fn get_email(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::Email) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = own_data(&headers, &caller.user).and_then(|()| {
-        let e = svc
-            .emails
-            .get(&caller.user.kvnr, &id)
-            .ok_or_else(not_found)?;
-        Ok(done(
-            StatusCode::OK,
-            e.to_json(false),
-            &e.email,
-            Some(format!("EmailIdentifier={}", e.identifier)),
-        ))
-    });
     audited(
         &svc,
-        &caller.user,
-        SOURCE,
+        &session,
+        &headers,
+        &SERVICE,
         AuditAction::Read,
         "getEmail",
-        SERVICE,
-        result,
+        |user| {
+            own_data(&headers, user)?;
+            let e = svc.emails.get(&user.kvnr, &id).ok_or_else(not_found)?;
+            Ok(done(StatusCode::OK, e.to_json(false), Some(&e)))
+        },
     )
 }
 
@@ -382,34 +366,30 @@ async fn delete_email(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::Email) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = own_data(&headers, &caller.user).and_then(|()| {
-        match svc.emails.remove(&caller.user.kvnr, &id) {
-            Ok(e) => Ok(Done {
-                response: StatusCode::NO_CONTENT.into_response(),
-                entity_name: e.email,
-                entity_detail: Some(format!("EmailIdentifier={}", e.identifier)),
-            }),
-            Err(RemoveError::Unknown) => Err(not_found()),
-            Err(RemoveError::OnlyOne) => Err(refuse(
-                StatusCode::CONFLICT,
-                "onlyOneEmail",
-                None,
-                "the last e-mail address cannot be deleted",
-            )),
-        }
-    });
     audited(
         &svc,
-        &caller.user,
-        SOURCE,
+        &session,
+        &headers,
+        &SERVICE,
         AuditAction::Delete,
         "deleteEmail",
-        SERVICE,
-        result,
+        |user| {
+            own_data(&headers, user)?;
+            match svc.emails.remove(&user.kvnr, &id) {
+                Ok(e) => Ok(Done {
+                    response: StatusCode::NO_CONTENT.into_response(),
+                    entity_name: e.email,
+                    entity_detail: Some(format!("EmailIdentifier={}", e.identifier)),
+                }),
+                Err(RemoveError::Unknown) => Err(not_found()),
+                Err(RemoveError::OnlyOne) => Err(refuse(
+                    StatusCode::CONFLICT,
+                    "onlyOneEmail",
+                    None,
+                    "the last e-mail address cannot be deleted",
+                )),
+            }
+        },
     )
 }
 

@@ -191,6 +191,28 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+/// The CA file of `ident approve` and `control`; exit code 2 when it cannot be read.
+fn read_ca(path: &std::path::Path) -> Result<String, ExitCode> {
+    control::read_ca(path).map_err(|e| {
+        eprintln!("epa-sandbox: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// One request to a sandbox HTTPS API (`ident approve`, `control`), trusting `ca_pem`.
+fn https(
+    url: &str,
+    request: epa_protocol::http::Request,
+    ca_pem: &str,
+) -> Result<epa_protocol::http::Response, ExitCode> {
+    let rt = runtime()?;
+    rt.block_on(control::https_request(url, request, ca_pem))
+        .map_err(|e| {
+            eprintln!("epa-sandbox: {e}");
+            ExitCode::FAILURE
+        })
+}
+
 /// The JSON body of an answer, or its text.
 fn body_text(r: &epa_protocol::http::Response) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
@@ -204,12 +226,9 @@ fn ident(what: IdentCmd) -> ExitCode {
         ident_app,
         ca,
     } = what;
-    let ca_pem = match control::read_ca(&ca) {
+    let ca_pem = match read_ca(&ca) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("epa-sandbox: {e}");
-            return ExitCode::from(2);
-        }
+        Err(c) => return c,
     };
     let ident_app = match ident_app {
         Some(u) => u,
@@ -220,10 +239,6 @@ fn ident(what: IdentCmd) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(c) => return c,
     };
     let url = format!("{}/approve", ident_app.trim_end_matches('/'));
     let body = serde_json::json!({
@@ -236,12 +251,9 @@ fn ident(what: IdentCmd) -> ExitCode {
         "application/json",
         serde_json::to_vec(&body).unwrap_or_default(),
     );
-    let answer = match rt.block_on(control::https_request(&url, request, &ca_pem)) {
+    let answer = match https(&url, request, &ca_pem) {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("epa-sandbox: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(c) => return c,
     };
     let json: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
     match (answer.status, json["redirect_uri"].as_str()) {
@@ -305,19 +317,12 @@ fn control_cmd(what: ControlCmd) -> ExitCode {
             }
         }
     };
-    let ca_pem = match control::read_ca(&api.ca) {
+    let ca_pem = match read_ca(&api.ca) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("epa-sandbox: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
         Err(c) => return c,
     };
     let url = format!("{}{path}", api.control_api.trim_end_matches('/'));
-    match rt.block_on(control::https_request(&url, request, &ca_pem)) {
+    match https(&url, request, &ca_pem) {
         Ok(a) if a.status == 200 => {
             println!("{}", body_text(&a));
             ExitCode::SUCCESS
@@ -330,10 +335,7 @@ fn control_cmd(what: ControlCmd) -> ExitCode {
             );
             ExitCode::FAILURE
         }
-        Err(e) => {
-            eprintln!("epa-sandbox: {e}");
-            ExitCode::FAILURE
-        }
+        Err(c) => c,
     }
 }
 

@@ -182,19 +182,7 @@ impl RecordServices {
 
     /// A random (version 4) UUID, lower case.
     pub fn random_uuid(&self) -> String {
-        let mut b = [0u8; 16];
-        rand_core::Rng::fill_bytes(&mut *self.rng(), &mut b);
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        let h = crate::idp::hex(&b);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        epa_protocol::xds::new_uuid(&mut *self.rng())
     }
 
     /// The checks every record-service route makes before it does anything; a refusal is the
@@ -279,6 +267,26 @@ impl RecordServices {
                 }
             }
         }
+    }
+
+    /// [`Self::require`] with [`Access::Record`]: the caller and the record they asked for.
+    pub fn require_record(
+        &self,
+        session: &ChannelSession,
+        headers: &HeaderMap,
+    ) -> Result<(Caller, String), Box<Response>> {
+        let caller = self
+            .require(session, headers, Access::Record)
+            .map_err(Box::new)?;
+        let Some(record) = caller.record.clone() else {
+            tracing::error!("the record guard passed without a record");
+            return Err(Box::new(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internalError",
+                None,
+            )));
+        };
+        Ok((caller, record))
     }
 }
 

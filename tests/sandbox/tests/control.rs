@@ -299,28 +299,13 @@ async fn idle_sessions_time_out() {
     env.s.shutdown().await;
 }
 
-/// The authorization URL of a fresh login attempt, and its channel.
-async fn start_login(env: &mut Env) -> (support::Channel, String) {
-    let issuer = env.issuer_of(MARIA);
-    let mut ch = env.channel("epa-as-1").await;
-    let r = ch
-        .send(
-            &Request::get("/epa/authz/v1/send_authorization_request_fdv")
-                .header("x-useragent", UA)
-                .header("x-idp-iss", &issuer),
-        )
-        .await;
-    assert_eq!(r.status, 302);
-    (ch, r.header("location").unwrap().to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_plays_the_phone_and_moves_the_clock() {
     let mut env = Env::start().await;
     let exe = env!("CARGO_BIN_EXE_epa-sandbox");
     let ca = env.s.ready.ca_cert.clone();
     // Wrong code: exit 1 with a clear message.
-    let (_, url) = start_login(&mut env).await;
+    let (_, url) = env.start_login(MARIA, false).await;
     let out = tokio::process::Command::new(exe)
         .args([
             "ident", "approve", &url, "--kvnr", MARIA, "--code", "000000", "--ca", &ca,
@@ -335,7 +320,7 @@ async fn the_cli_plays_the_phone_and_moves_the_clock() {
         "{err}"
     );
     // Right code: prints the redirect URI; its code logs in.
-    let (mut ch, url) = start_login(&mut env).await;
+    let (mut ch, url) = env.start_login(MARIA, false).await;
     let out = tokio::process::Command::new(exe)
         .args([
             "ident",

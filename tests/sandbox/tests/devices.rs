@@ -132,7 +132,7 @@ async fn a_device_goes_from_limited_login_to_full_access() {
         token: v["deviceToken"].as_str().unwrap().to_owned(),
         created_at: v["data"]["createdAt"].as_str().unwrap().to_owned(),
     };
-    assert!(epa_sandbox::devices::uuid_ok(&reg.id));
+    assert!(epa_protocol::xds::is_uuid(&reg.id));
     assert!(reg.token.len() == 64 && reg.token.bytes().all(|b| b.is_ascii_hexdigit()));
     assert_eq!(v["data"]["status"], "pending");
     assert_eq!(v["data"]["displayName"], "Marias Laptop");
@@ -492,7 +492,7 @@ async fn no_registration_without_an_address_or_as_representative() {
     let (status, v) = ch.json(&post(MANAGE, &json!({"deviceName": "x"}))).await;
     assert_eq!((status, error_of(&v).0), (404, "noResource"));
 
-    let mut rep = representative_login(&mut env, MARIA).await;
+    let mut rep = env.representative_login(MARIA).await;
     let (status, v) = rep.json(&post(MANAGE, &json!({"deviceName": "x"}))).await;
     assert_eq!((status, error_of(&v).0), (403, "invalidRequest"));
     assert!(env.s.outbox.messages(MARIA_MAIL).unwrap().is_empty());
@@ -502,41 +502,4 @@ async fn no_registration_without_an_address_or_as_representative() {
     let (status, v) = anon.json(&get(DEVICES)).await;
     assert_eq!((status, error_of(&v).0), (403, "invalAuth"));
     env.s.shutdown().await;
-}
-
-/// The ident-app login in the "authorize representative" mode (no device headers).
-async fn representative_login(env: &mut Env, kvnr: &str) -> Channel {
-    let issuer = env.issuer_of(kvnr);
-    let code = env.gesundheitsid_code(kvnr);
-    let system = env.system_of(kvnr);
-    let mut ch = env.channel(&system).await;
-    let r = ch
-        .send(
-            &get("/epa/authz/v1/send_authorization_request_fdv")
-                .header("x-idp-iss", &issuer)
-                .header("x-authorize-representative", "true"),
-        )
-        .await;
-    assert_eq!(r.status, 302);
-    let location = r.header("location").unwrap().to_owned();
-    let v: Value = env
-        .http
-        .post(format!("{}/approve", env.s.ready.ident_app))
-        .json(&json!({"authorization_url": location, "kvnr": kvnr, "gesundheitsid_code": code}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let redirect = v["redirect_uri"].as_str().unwrap().to_owned();
-    let code = support::query_param(&redirect, "code").unwrap();
-    let r = ch
-        .send(&post(
-            "/epa/authz/v1/send_authcode_fdv",
-            &json!({"authorizationCode": code}),
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    ch
 }

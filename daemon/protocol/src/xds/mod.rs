@@ -135,7 +135,9 @@ pub fn derived_uuid(name: &str) -> String {
     format_uuid(b, 8)
 }
 
-fn format_uuid(mut b: [u8; 16], version: u8) -> String {
+/// 16 bytes as a lower-case `8-4-4-4-12` UUID, with the version nibble set to `version` and
+/// the RFC 4122 variant bits.
+pub fn format_uuid(mut b: [u8; 16], version: u8) -> String {
     b[6] = (b[6] & 0x0f) | (version << 4);
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();

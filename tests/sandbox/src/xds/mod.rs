@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditAction, AuditActor, AuditOutcome, NewAuditEvent};
 use crate::authz::ChannelSession;
-use crate::services::{Access, Caller, RecordServices};
+use crate::services::{Caller, RecordServices};
 
 pub use seeding::{CATEGORIES, MIME_TYPES, dynamic_folder_uuid, seed_file};
 
@@ -329,12 +329,9 @@ async fn document_management(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match svc.require(&session, &headers, Access::Record) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Some(kvnr) = caller.record.clone() else {
-        return crate::info::error(StatusCode::INTERNAL_SERVER_ERROR, "internalError", None);
+    let (caller, kvnr) = match svc.require_record(&session, &headers) {
+        Ok(g) => g,
+        Err(r) => return *r,
     };
     let max = svc.documents.lock().max_document_bytes;
     // The whole message may carry a few documents plus metadata; far beyond the document

@@ -178,26 +178,36 @@ impl Env {
         }
     }
 
-    /// The ident-app login on a fresh channel; `device` = (identifier, token) headers or none.
-    /// Returns the channel and the raw `send_authcode_fdv` answer.
-    pub async fn try_login(
-        &mut self,
-        kvnr: &str,
-        device: Option<(&str, &str)>,
-    ) -> (Channel, Response) {
+    /// The start of a login on a fresh channel to `kvnr`'s Aktensystem: the channel and the
+    /// authorization URL for the ident app (`representative`: the "authorize representative"
+    /// mode).
+    pub async fn start_login(&mut self, kvnr: &str, representative: bool) -> (Channel, String) {
         let system = self.system_of(kvnr);
         let issuer = self.issuer_of(kvnr);
-        let code = self.gesundheitsid_code(kvnr);
         let mut ch = self.channel(&system).await;
-        let r = ch
-            .send(
-                &Request::get("/epa/authz/v1/send_authorization_request_fdv")
-                    .header("x-useragent", UA)
-                    .header("x-idp-iss", &issuer),
-            )
-            .await;
+        let mut req = Request::get("/epa/authz/v1/send_authorization_request_fdv")
+            .header("x-useragent", UA)
+            .header("x-idp-iss", &issuer);
+        if representative {
+            req = req.header("x-authorize-representative", "true");
+        }
+        let r = ch.send(&req).await;
         assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
         let location = r.header("location").unwrap().to_owned();
+        (ch, location)
+    }
+
+    /// The rest of a login started with [`Self::start_login`]: the ident app approves, the
+    /// authorization code goes to `send_authcode_fdv` (with the device headers, if any).
+    /// Returns the raw answer.
+    pub async fn finish_login(
+        &self,
+        ch: &mut Channel,
+        kvnr: &str,
+        location: &str,
+        device: Option<(&str, &str)>,
+    ) -> Response {
+        let code = self.gesundheitsid_code(kvnr);
         let v: serde_json::Value = self
             .http
             .post(format!("{}/approve", self.s.ready.ident_app))
@@ -221,8 +231,28 @@ impl Env {
                 .header("x-device-identifier", id)
                 .header("x-device-token", token);
         }
-        let r = ch.send(&req).await;
+        ch.send(&req).await
+    }
+
+    /// The ident-app login on a fresh channel; `device` = (identifier, token) headers or none.
+    /// Returns the channel and the raw `send_authcode_fdv` answer.
+    pub async fn try_login(
+        &mut self,
+        kvnr: &str,
+        device: Option<(&str, &str)>,
+    ) -> (Channel, Response) {
+        let (mut ch, location) = self.start_login(kvnr, false).await;
+        let r = self.finish_login(&mut ch, kvnr, &location, device).await;
         (ch, r)
+    }
+
+    /// The ident-app login in the "authorize representative" mode (no device headers); panics
+    /// when it fails.
+    pub async fn representative_login(&mut self, kvnr: &str) -> Channel {
+        let (mut ch, location) = self.start_login(kvnr, true).await;
+        let r = self.finish_login(&mut ch, kvnr, &location, None).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        ch
     }
 
     /// A logged-in channel; panics when the login fails.
