@@ -6,6 +6,7 @@
 
 mod cmds;
 mod output;
+mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,30 @@ enum Command {
     /// Local users of this PC: create, log in, lock, change password, delete, terms of use.
     #[command(subcommand)]
     User(cmds::user::UserCmd),
+    /// Ihre ePA: Krankenkasse und Versichertennummer / your ePA: insurer and insurance number.
+    #[command(subcommand)]
+    Epa(cmds::epa::EpaCmd),
+    /// Bei der ePA anmelden: QR-Code für die Ident-App / log in to the ePA with the ident app.
+    Login(cmds::login::LoginArgs),
+    /// Anmelde-Link an den Dienst weitergeben (ruft der URL-Handler des Systems auf) /
+    /// hand the login link to the service (called by the OS URL handler).
+    OpenUrl {
+        /// Der Link epa-desktop://auth/callback?… / the epa-desktop://auth/callback?… link.
+        #[arg(value_name = "URL")]
+        url: String,
+    },
+    /// Geräte der ePA: diesen PC freischalten, auflisten, umbenennen, entfernen /
+    /// devices: activate this PC, list, rename, remove.
+    #[command(subcommand)]
+    Device(cmds::device::DeviceCmd),
+    /// Von der ePA abmelden (`epa user lock` sperrt den lokalen Benutzer) / log out of the ePA.
+    Logout,
+    /// Stand der ePA-Anmeldung und nächster Schritt / where the ePA login stands, what is next.
+    State {
+        /// Änderungen laufend anzeigen (mit --json: eine Zeile je Stand) / follow changes.
+        #[arg(long)]
+        watch: bool,
+    },
 }
 
 /// What every command gets: where the daemon is and how to talk to the user.
@@ -116,6 +141,12 @@ fn main() -> ExitCode {
             Command::Status => cmds::status::run(&ctx).await,
             Command::Daemon(cmd) => cmds::daemon::run(&ctx, cmd).await,
             Command::User(cmd) => cmds::user::run(&ctx, cmd).await,
+            Command::Epa(cmd) => cmds::epa::run(&ctx, cmd).await,
+            Command::Login(args) => cmds::login::login(&ctx, args).await,
+            Command::OpenUrl { url } => cmds::login::open_url(&ctx, url).await,
+            Command::Device(cmd) => cmds::device::run(&ctx, cmd).await,
+            Command::Logout => cmds::login::logout(&ctx).await,
+            Command::State { watch } => cmds::login::state(&ctx, watch).await,
         }
     });
     match result {

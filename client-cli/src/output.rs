@@ -4,12 +4,14 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use epa_ipc::i18n::{self, Lang};
-use epa_ipc::{ClientError, ErrorCategory};
+use epa_ipc::{ClientError, ErrorCategory, Reason};
 use serde::Serialize;
 
 pub struct Output {
     pub json: bool,
     pub lang: Lang,
+    /// NDJSON lines were printed: an error must then be one line too.
+    ndjson: std::cell::Cell<bool>,
 }
 
 /// What a command can fail with: the daemon's answer, or the user's input.
@@ -36,7 +38,37 @@ pub mod exit {
     pub const BACKEND_UNAVAILABLE: u8 = 5;
 }
 
+/// The exit code of a daemon error: the ePA journey's reasons are pinned one by one (their gRPC
+/// codes are the daemon's business), everything else follows the error's category.
 pub fn exit_code(e: &ClientError) -> u8 {
+    if let ClientError::Rpc { reason, .. } = e {
+        match reason {
+            Reason::Locked | Reason::EpaNotLoggedIn => return exit::NOT_LOGGED_IN,
+            Reason::BackendUnreachable | Reason::BackendError => {
+                return exit::BACKEND_UNAVAILABLE;
+            }
+            // An argument of the command line is not acceptable: a usage error.
+            Reason::KvnrInvalid
+            | Reason::InsurerUnknown
+            | Reason::CallbackInvalid
+            | Reason::DeviceNameInvalid
+            | Reason::ThisDeviceConfirmationRequired => return exit::USAGE,
+            Reason::EpaProfileMissing
+            | Reason::InsurerUnavailable
+            | Reason::NoRecord
+            | Reason::RecordNotActivated
+            | Reason::EpaWrongPhase
+            | Reason::LoginCancelled
+            | Reason::LoginExpired
+            | Reason::LoginRefused
+            | Reason::DeviceCodeWrong
+            | Reason::DeviceCodeExpired
+            | Reason::DeviceRegistrationLocked
+            | Reason::NoEmailAddress
+            | Reason::DeviceNotFound => return exit::OTHER,
+            _ => {}
+        }
+    }
     match e.category() {
         ErrorCategory::DaemonUnavailable => exit::DAEMON_UNAVAILABLE,
         ErrorCategory::NotLoggedIn => exit::NOT_LOGGED_IN,
@@ -66,7 +98,11 @@ fn emit(text: &str) {
 
 impl Output {
     pub fn new(json: bool, lang: Lang) -> Self {
-        Self { json, lang }
+        Self {
+            json,
+            lang,
+            ndjson: std::cell::Cell::new(false),
+        }
     }
 
     pub fn t<'a>(&self, de: &'a str, en: &'a str) -> &'a str {
@@ -85,6 +121,25 @@ impl Output {
         }
     }
 
+    /// One compact JSON object per line (NDJSON, for commands that report several states), or
+    /// `human()` as text.
+    pub fn line<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
+        if self.json {
+            self.ndjson.set(true);
+            match serde_json::to_string(value) {
+                Ok(s) => emit(&format!("{s}\n")),
+                Err(e) => eprintln!("epa: {e}"),
+            }
+        } else {
+            emit(&format!("{}\n", human()));
+        }
+    }
+
+    /// A remark for a person (never on stdout, so `--json` output stays clean).
+    pub fn note(&self, text: &str) {
+        eprintln!("{text}");
+    }
+
     /// An input error in this output's language.
     pub fn input_error(
         &self,
@@ -99,6 +154,23 @@ impl Output {
             text: self.t(de, en).to_owned(),
             hint: self.t(hint_de, hint_en).to_owned(),
             usage: false,
+        }
+    }
+
+    /// A usage error (exit code 2) in this output's language.
+    pub fn usage_error(
+        &self,
+        code: &'static str,
+        de: &str,
+        en: &str,
+        hint_de: &str,
+        hint_en: &str,
+    ) -> CliError {
+        CliError::Input {
+            code,
+            text: self.t(de, en).to_owned(),
+            hint: self.t(hint_de, hint_en).to_owned(),
+            usage: true,
         }
     }
 
@@ -128,7 +200,12 @@ impl Output {
                     exit_code: code,
                 },
             };
-            match serde_json::to_string_pretty(&obj) {
+            let text = if self.ndjson.get() {
+                serde_json::to_string(&obj)
+            } else {
+                serde_json::to_string_pretty(&obj)
+            };
+            match text {
                 Ok(s) => emit(&format!("{s}\n")),
                 Err(err) => eprintln!("epa: {err}"),
             }
@@ -143,6 +220,14 @@ impl Output {
         }
         ExitCode::from(code)
     }
+}
+
+/// Text from outside (IDP, Aktensystem, another process) made safe for a terminal: control
+/// characters (escape sequences, line breaks) become `?`.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -163,5 +248,41 @@ mod tests {
         assert_eq!(exit_code(&rpc(Code::Unauthenticated)), 4);
         assert_eq!(exit_code(&rpc(Code::Unavailable)), 5);
         assert_eq!(exit_code(&rpc(Code::InvalidArgument)), 1);
+    }
+
+    #[test]
+    fn the_epa_reasons_have_fixed_exit_codes_whatever_the_grpc_code() {
+        use epa_ipc::error::Code;
+        let rpc = |code, reason: Reason| ClientError::Rpc {
+            code,
+            reason,
+            message: String::new(),
+            metadata: Default::default(),
+        };
+        for code in [Code::FailedPrecondition, Code::Unavailable, Code::Internal] {
+            assert_eq!(exit_code(&rpc(code, Reason::EpaNotLoggedIn)), 4);
+            assert_eq!(exit_code(&rpc(code, Reason::BackendUnreachable)), 5);
+            assert_eq!(exit_code(&rpc(code, Reason::BackendError)), 5);
+            assert_eq!(exit_code(&rpc(code, Reason::KvnrInvalid)), 2);
+            assert_eq!(exit_code(&rpc(code, Reason::CallbackInvalid)), 2);
+            assert_eq!(exit_code(&rpc(code, Reason::NoRecord)), 1);
+            assert_eq!(exit_code(&rpc(code, Reason::DeviceCodeWrong)), 1);
+            assert_eq!(exit_code(&rpc(code, Reason::LoginExpired)), 1);
+        }
+        // Every reason of the journey is pinned, so a daemon's choice of gRPC code cannot move it.
+        let journey = Reason::KNOWN
+            .iter()
+            .skip_while(|r| **r != Reason::EpaProfileMissing);
+        for r in journey {
+            let a = exit_code(&rpc(Code::Unavailable, r.clone()));
+            let b = exit_code(&rpc(Code::InvalidArgument, r.clone()));
+            assert_eq!(a, b, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn outside_text_cannot_steer_the_terminal() {
+        assert_eq!(clean("Maria\u{1b}[2J Muster\n"), "Maria?[2J Muster?");
+        assert_eq!(clean("Zürich"), "Zürich");
     }
 }

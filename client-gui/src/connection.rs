@@ -21,7 +21,8 @@ pub enum Status {
     Connecting,
     /// Connected and in sync with the daemon's state.
     Connected {
-        info: DaemonInfo,
+        // Boxed: the daemon's info (with the environment description) dwarfs the other variants.
+        info: Box<DaemonInfo>,
         state: DaemonState,
     },
     /// Not connected; `retry_in_secs` counts down to the next attempt (`None`: no retry).
@@ -87,7 +88,7 @@ async fn follow(client: &DaemonClient, ui: &impl Ui) -> Result<(SessionEnd, bool
             Some(Err(e)) => break SessionEnd::Failed(e),
             Some(Ok(event)) => match tracker.apply(event) {
                 Ok(state) => ui.show(Status::Connected {
-                    info: client.info().clone(),
+                    info: Box::new(client.info().clone()),
                     state: state.clone(),
                 })?,
                 Err(gap) => break SessionEnd::OutOfSync(gap),

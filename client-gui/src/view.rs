@@ -125,14 +125,14 @@ mod tests {
 
     fn connected(shutting_down: bool) -> Status {
         Status::Connected {
-            info: DaemonInfo {
+            info: Box::new(DaemonInfo {
                 daemon_version: "0.1.0".into(),
                 protocol_version: 1,
                 environment: "ru".into(),
                 uptime_ms: 5,
                 pid: 42,
                 environment_info: None,
-            },
+            }),
             state: DaemonState {
                 environment: "demo".into(),
                 connected_clients: 3,

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod events;
 pub mod legal;
 mod rpc;
+pub mod session;
 pub mod store;
 pub mod users;
 
@@ -19,12 +20,21 @@ use epa_ipc::{PROTOCOL_VERSION, pb};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
+use crate::backend::environment::{self, DemoSandbox};
+use crate::backend::slot::{BackendSlot, SlotState};
 use crate::events::{ClientGuard, EventBus, SUBSCRIBER_BUFFER};
+use crate::session::EpaSessions;
 use crate::store::crypto::KdfParams;
 use crate::users::{Users, UsersError};
 
 /// Name of the environment that runs against the embedded sandbox.
 pub const DEMO_ENVIRONMENT: &str = "demo";
+/// Name of the environment described by an environment file.
+pub const CUSTOM_ENVIRONMENT: &str = "custom";
+
+/// Shown in `GetInfo` (and so in `epa status`).
+const DEMO_NOTE: &str = "Demo-Umgebung mit Testpersonen; echte ePA-Umgebungen brauchen eine von der gematik zugelassene Client-ID";
+const CUSTOM_NOTE: &str = "Eigene Umgebung aus der Umgebungsdatei; echte ePA-Umgebungen brauchen eine von der gematik zugelassene Client-ID";
 
 /// How long open calls may take to finish once shutdown began.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -53,6 +63,12 @@ pub struct Config {
     pub kdf: KdfParams,
     /// Local sessions die after this long without a call.
     pub idle_timeout: Duration,
+    /// `custom` only: the environment file (base URLs, CA, VAU trust anchors, IDP issuers).
+    pub environment_file: Option<PathBuf>,
+    /// `demo` only: the `epa-sandbox` binary [default: next to this executable, else PATH].
+    pub sandbox_bin: Option<PathBuf>,
+    /// How often a logged-in ePA user session is kept alive.
+    pub epa_keepalive: Duration,
 }
 
 /// Default local-session idle timeout.
@@ -64,6 +80,41 @@ impl Config {
         directories::ProjectDirs::from("de", "epa-desktop", "epa-desktop")
             .map(|d| d.data_dir().to_owned())
     }
+
+    /// A config with the defaults for everything but socket and data directory.
+    pub fn new(endpoint: Endpoint, data_dir: PathBuf) -> Self {
+        Self {
+            endpoint,
+            data_dir,
+            environment: DEMO_ENVIRONMENT.to_owned(),
+            kdf: KdfParams::DEFAULT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            environment_file: None,
+            sandbox_bin: None,
+            epa_keepalive: session::DEFAULT_KEEPALIVE,
+        }
+    }
+}
+
+/// Where the ePA backend comes from.
+#[derive(Debug, Clone)]
+enum BackendSource {
+    Demo {
+        bin: PathBuf,
+        data_dir: PathBuf,
+    },
+    Custom(PathBuf),
+    /// A config error found at start: reported, never fatal.
+    Invalid(String),
+}
+
+fn default_sandbox_bin() -> PathBuf {
+    let name = format!("epa-sandbox{}", std::env::consts::EXE_SUFFIX);
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(&name)))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// The daemon's shared state.
@@ -73,6 +124,11 @@ pub struct Daemon {
     bus: Arc<EventBus>,
     users: Arc<Users>,
     shutdown: watch::Sender<bool>,
+    source: BackendSource,
+    slot: Arc<BackendSlot>,
+    epa: Arc<EpaSessions>,
+    /// The demo sandbox child; stopped (state saved) when the daemon stops.
+    sandbox: tokio::sync::Mutex<Option<DemoSandbox>>,
 }
 
 impl Daemon {
@@ -91,13 +147,106 @@ impl Daemon {
             users: users.local_users(),
             ..DaemonState::default()
         });
+        let source = match (environment.as_str(), &config.environment_file) {
+            (DEMO_ENVIRONMENT, _) => BackendSource::Demo {
+                bin: config
+                    .sandbox_bin
+                    .clone()
+                    .unwrap_or_else(default_sandbox_bin),
+                data_dir: config.data_dir.clone(),
+            },
+            (CUSTOM_ENVIRONMENT, Some(file)) => BackendSource::Custom(file.clone()),
+            (CUSTOM_ENVIRONMENT, None) => {
+                BackendSource::Invalid("the custom environment needs --environment-file".into())
+            }
+            (other, _) => BackendSource::Invalid(format!("unknown environment {other:?}")),
+        };
+        let slot = Arc::new(BackendSlot::new());
+        let epa = EpaSessions::new(Arc::clone(&slot), Arc::clone(&bus), config.epa_keepalive);
         Ok(Arc::new(Self {
             started: Instant::now(),
             environment,
             bus,
             users,
             shutdown: watch::Sender::new(false),
+            source,
+            slot,
+            epa,
+            sandbox: tokio::sync::Mutex::new(None),
         }))
+    }
+
+    /// Brings the backend up in the background: the daemon serves meanwhile, Epa calls wait
+    /// for it (bounded), and a failure is reported, never fatal.
+    fn spawn_backend(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let daemon = Arc::clone(self);
+        tokio::spawn(async move {
+            match daemon.source.clone() {
+                BackendSource::Demo { bin, data_dir } => {
+                    let log = match open_log(&data_dir.join("demo-backend.log")) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            daemon
+                                .slot
+                                .set_failed(format!("the demo backend's log file: {e}"));
+                            return;
+                        }
+                    };
+                    let state_dir = data_dir.join("demo-backend");
+                    match environment::start_demo(&bin, &state_dir, log).await {
+                        Ok((child, backend)) => {
+                            *daemon.sandbox.lock().await = Some(child);
+                            tracing::info!("demo backend (epa-sandbox) ready");
+                            daemon.slot.set_ready(backend);
+                        }
+                        Err(e) => daemon.slot.set_failed(e.to_string()),
+                    }
+                }
+                BackendSource::Custom(file) => match environment::load_custom(&file) {
+                    Ok(backend) => daemon.slot.set_ready(backend),
+                    Err(e) => daemon.slot.set_failed(e.to_string()),
+                },
+                BackendSource::Invalid(problem) => daemon.slot.set_failed(problem),
+            }
+        })
+    }
+
+    fn environment_info(&self) -> pb::EnvironmentInfo {
+        let demo = matches!(self.source, BackendSource::Demo { .. });
+        let mut info = epa_ipc::types::EnvironmentInfo {
+            kind: if demo {
+                DEMO_ENVIRONMENT
+            } else {
+                CUSTOM_ENVIRONMENT
+            }
+            .to_owned(),
+            note: if demo { DEMO_NOTE } else { CUSTOM_NOTE }.to_owned(),
+            ..Default::default()
+        };
+        match self.slot.current() {
+            SlotState::Starting => {}
+            SlotState::Failed(problem) => info.problem = Some(problem),
+            SlotState::Ready(c) => {
+                if let Some(ready) = &c.backend.demo {
+                    info.ident_app = Some(ready.ident_app.clone());
+                    info.mail_api = Some(ready.mail_api.clone());
+                    info.control_api = ready.control_api.clone();
+                    info.ca_cert = Some(ready.ca_cert.display().to_string());
+                    info.demo_insurants = ready
+                        .insurants
+                        .iter()
+                        .map(|i| epa_ipc::types::DemoInsurant {
+                            kvnr: i.kvnr.clone(),
+                            insurer: i.insurer.clone(),
+                            gesundheitsid_code: i.gesundheitsid_code.clone(),
+                            email: i.email.clone(),
+                            has_record: i.has_record,
+                        })
+                        .collect();
+                }
+            }
+        }
+        pb::EnvironmentInfo::from(&info)
     }
 
     fn info(&self) -> pb::GetInfoResponse {
@@ -107,8 +256,7 @@ impl Daemon {
             environment: self.environment.clone(),
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             pid: std::process::id(),
-            // Filled in once the daemon owns a backend (Login journey).
-            environment_info: None,
+            environment_info: Some(self.environment_info()),
         }
     }
 
@@ -184,6 +332,8 @@ impl Bound {
             .map(move |conn| conn.map(|c| c.with_guard(ClientGuard::new(Arc::clone(&bus)))));
         let mut stop = daemon.shutdown.subscribe();
         let sweeper = daemon.spawn_idle_sweeper();
+        let backend = daemon.spawn_backend();
+        let care = daemon.epa.spawn_care(Arc::clone(&daemon.users));
         let server = tonic::transport::Server::builder()
             .add_service(pb::daemon_server::DaemonServer::new(rpc::DaemonRpc(
                 Arc::clone(&daemon),
@@ -194,6 +344,13 @@ impl Bound {
             ))
             .add_service(pb::users_server::UsersServer::with_interceptor(
                 rpc::UsersRpc(Arc::clone(&daemon.users)),
+                rpc::check_protocol,
+            ))
+            .add_service(pb::epa_server::EpaServer::with_interceptor(
+                rpc::EpaRpc {
+                    users: Arc::clone(&daemon.users),
+                    epa: Arc::clone(&daemon.epa),
+                },
                 rpc::check_protocol,
             ))
             .serve_with_incoming_shutdown(incoming, async move {
@@ -216,9 +373,27 @@ impl Bound {
         };
         // Last: no call can reach a vault any more; wipe the keys.
         sweeper.abort();
+        backend.abort();
+        for task in &care {
+            task.abort();
+        }
+        daemon.epa.end_all().await;
         daemon.users.lock_all();
+        // The sandbox saves its state when its stdin closes.
+        if let Some(sandbox) = daemon.sandbox.lock().await.take() {
+            sandbox.stop().await;
+        }
         result
     }
+}
+
+/// The demo backend's stderr: appended, private to the user.
+fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
 }
 
 #[cfg(unix)]

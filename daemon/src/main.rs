@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use epa_daemon::store::crypto::KdfParams;
-use epa_daemon::{Config, DEFAULT_IDLE_TIMEOUT, DEMO_ENVIRONMENT, DaemonError};
+use epa_daemon::{CUSTOM_ENVIRONMENT, Config, DEFAULT_IDLE_TIMEOUT, DEMO_ENVIRONMENT, DaemonError};
 use epa_ipc::autostart::EXIT_ALREADY_RUNNING;
 use epa_ipc::transport::{Endpoint, TransportError};
 
@@ -27,6 +27,23 @@ struct Args {
     /// Lock a local user after this many seconds without a call.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
     idle_timeout: u64,
+    /// Where the ePA is: `demo` (an embedded sandbox with test persons) or `custom` (from
+    /// --environment-file). Real ePA environments need a client id approved by gematik.
+    #[arg(long, value_name = "NAME", default_value = DEMO_ENVIRONMENT, value_parser = [DEMO_ENVIRONMENT, CUSTOM_ENVIRONMENT])]
+    environment: String,
+    /// The custom environment's file (JSON: Aktensysteme, CA, VAU trust anchors, IDPs).
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_if_eq("environment", CUSTOM_ENVIRONMENT)
+    )]
+    environment_file: Option<PathBuf>,
+    /// The demo backend binary [default: `epa-sandbox` next to epad, else from PATH].
+    #[arg(long, value_name = "PATH")]
+    sandbox_bin: Option<PathBuf>,
+    /// Keepalive period of logged-in ePA sessions, in milliseconds (tests shorten it).
+    #[arg(long, hide = true, value_name = "MS", default_value_t = epa_daemon::session::DEFAULT_KEEPALIVE.as_millis() as u64, value_parser = clap::value_parser!(u64).range(50..=3_600_000))]
+    epa_keepalive_ms: u64,
     /// Cheap key derivation for test suites. Never use it for real data.
     #[arg(long, hide = true)]
     insecure_test_kdf: bool,
@@ -63,7 +80,10 @@ fn main() -> ExitCode {
     let config = Config {
         endpoint,
         data_dir,
-        environment: DEMO_ENVIRONMENT.to_owned(),
+        environment: args.environment,
+        environment_file: args.environment_file,
+        sandbox_bin: args.sandbox_bin,
+        epa_keepalive: Duration::from_millis(args.epa_keepalive_ms),
         kdf: if args.insecure_test_kdf {
             KdfParams::TEST_ONLY
         } else {

@@ -103,6 +103,8 @@ reasons! {
     /// The record has no e-mail address for the confirmation code.
     NoEmailAddress = "NO_EMAIL_ADDRESS",
     DeviceNotFound = "DEVICE_NOT_FOUND",
+    /// A device name must have 1–80 characters without control characters.
+    DeviceNameInvalid = "DEVICE_NAME_INVALID",
     /// Removing this PC's own registration needs `confirm_this_device`.
     ThisDeviceConfirmationRequired = "THIS_DEVICE_CONFIRMATION_REQUIRED",
     /// No ePA session: log in first. Metadata: `login_required_reason` when it was lost.

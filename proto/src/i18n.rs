@@ -365,6 +365,12 @@ fn reason_text(
             "`epa device list` zeigt die registrierten Geräte.",
             "`epa device list` shows the registered devices.",
         ),
+        Reason::DeviceNameInvalid => t(
+            "Dieser Gerätename ist nicht zulässig.",
+            "This device name is not allowed.",
+            "Verwenden Sie 1 bis 80 Zeichen ohne Steuerzeichen.",
+            "Use 1 to 80 characters without control characters.",
+        ),
         Reason::ThisDeviceConfirmationRequired => t(
             "Das ist dieser PC: Nach dem Entfernen hat er keinen vollen Zugriff mehr auf die ePA.",
             "This is this PC: after removing it, it no longer has full access to the ePA.",

@@ -70,6 +70,9 @@ fn main() {
             environment: DEMO_ENVIRONMENT.into(),
             kdf: KdfParams::TEST_ONLY,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            environment_file: None,
+            sandbox_bin: None,
+            epa_keepalive: epa_daemon::session::DEFAULT_KEEPALIVE,
         })
         .unwrap();
         let handle = bound.daemon();

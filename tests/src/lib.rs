@@ -115,6 +115,22 @@ impl TestDaemon {
         Self::start_with(env, &["--insecure-test-kdf"]).await
     }
 
+    /// Starts `epad` without its demo backend (the sandbox binary is pointed nowhere, so the
+    /// daemon reports that as its environment's problem): for suites that never reach the ePA
+    /// and start many daemons, where a sandbox per start only costs time.
+    pub async fn start_without_backend(env: &TestEnv) -> Self {
+        let nowhere = env.root.path().join("no-epa-sandbox");
+        Self::start_with(
+            env,
+            &[
+                "--insecure-test-kdf",
+                "--sandbox-bin",
+                nowhere.to_str().expect("utf-8 temp path"),
+            ],
+        )
+        .await
+    }
+
     /// Starts `epad` with extra arguments.
     pub async fn start_with(env: &TestEnv, args: &[&str]) -> Self {
         let log = env.root.path().join(format!("epad-{}.log", unique()));
@@ -249,4 +265,185 @@ pub fn keys(v: &serde_json::Value) -> Vec<&str> {
         .collect();
     k.sort_unstable();
     k
+}
+
+/// Creates (if needed) and unlocks `name` with `password`; a client acting for that user.
+pub async fn user_client(env: &TestEnv, name: &str, password: &str) -> DaemonClient {
+    let c = DaemonClient::connect(&env.endpoint).await.expect("connect");
+    let exists = c
+        .list_users()
+        .await
+        .expect("list users")
+        .users
+        .iter()
+        .any(|u| u.username == name);
+    if !exists {
+        c.create_user(name, &pw(password))
+            .await
+            .expect("create user");
+    }
+    let (token, _) = c.unlock(name, &pw(password)).await.expect("unlock");
+    c.with_session(token)
+}
+
+/// The demo backend of a running daemon, as `GetInfo` describes it: tests play the phone with
+/// the ident app, read the confirmation code from the mail API and steer clock and faults.
+pub struct Demo {
+    http: reqwest::Client,
+    pub ident_app: String,
+    pub mail_api: String,
+    pub control_api: String,
+}
+
+/// The seed's Maria: ACTIVATED record at AOK PLUS.
+pub const MARIA: (&str, &str, &str, &str) = (
+    "X110411675",
+    "AOK PLUS",
+    "428193",
+    "maria.muster@example.invalid",
+);
+
+impl Demo {
+    /// Waits (bounded) until the daemon's demo backend is up.
+    pub async fn of(client: &DaemonClient) -> Self {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info = client.get_info().await.expect("GetInfo");
+            let env = info.environment_info.expect("environment_info");
+            assert!(
+                env.problem.is_none(),
+                "demo backend failed: {:?}",
+                env.problem
+            );
+            if let (Some(ident_app), Some(mail_api), Some(control_api), Some(ca)) =
+                (env.ident_app, env.mail_api, env.control_api, env.ca_cert)
+            {
+                let pem = fs::read(&ca).expect("demo CA");
+                let http = epa_daemon::backend::tls::http_client(&pem).expect("http client");
+                return Self {
+                    http,
+                    ident_app,
+                    mail_api,
+                    control_api,
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the demo backend did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let r = req.send().await.expect("request to the sandbox");
+        let status = r.status().as_u16();
+        let body = r.bytes().await.expect("body");
+        let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    async fn post_json(&self, url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(
+            self.http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// Plays the phone: the ident app approves the login; returns the deep link.
+    pub async fn approve(&self, authorization_url: &str, kvnr: &str, code: &str) -> String {
+        let (status, body) = self
+            .post_json(
+                &format!("{}/approve", self.ident_app),
+                serde_json::json!({
+                    "authorization_url": authorization_url,
+                    "kvnr": kvnr,
+                    "gesundheitsid_code": code,
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "ident app: {body}");
+        body["redirect_uri"]
+            .as_str()
+            .expect("redirect_uri")
+            .to_owned()
+    }
+
+    /// The mails to `to`, newest first.
+    pub async fn mails(&self, to: &str) -> Vec<serde_json::Value> {
+        let (status, body) = self
+            .send(
+                // (Test addresses need no escaping.)
+                self.http.get(format!("{}/messages?to={to}", self.mail_api)),
+            )
+            .await;
+        assert_eq!(status, 200, "mail api: {body}");
+        body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The newest confirmation code mailed to `to`.
+    pub async fn confirmation_code(&self, to: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            for m in self.mails(to).await {
+                let text = m["text"].as_str().unwrap_or_default();
+                if let Some(code) = text
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("Bestätigungscode:"))
+                {
+                    return code.trim().to_owned();
+                }
+            }
+            assert!(Instant::now() < deadline, "no confirmation mail to {to}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn advance_clock(&self, seconds: u64) {
+        let (s, b) = self
+            .post_json(
+                &format!("{}/clock/advance", self.control_api),
+                serde_json::json!({ "seconds": seconds }),
+            )
+            .await;
+        assert!(s < 300, "clock/advance: {s} {b}");
+    }
+
+    /// `PATCH {control_api}/faults` with the members given.
+    pub async fn faults(&self, patch: serde_json::Value) {
+        let (s, b) = self
+            .send(
+                self.http
+                    .patch(format!("{}/faults", self.control_api))
+                    .header("content-type", "application/json")
+                    .body(patch.to_string()),
+            )
+            .await;
+        assert!(s < 300, "faults: {s} {b}");
+    }
+
+    /// Ends every user session at the Aktensysteme.
+    pub async fn drop_sessions(&self) {
+        let (s, b) = self
+            .post_json(
+                &format!("{}/sessions/drop", self.control_api),
+                serde_json::json!({}),
+            )
+            .await;
+        assert!(s < 300, "sessions/drop: {s} {b}");
+    }
+}
+
+/// `state` of an authorization URL (to forge callbacks in tests).
+pub fn url_state(url: &str) -> String {
+    url.split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|p| p.strip_prefix("state="))
+        .expect("state in the authorization URL")
+        .to_owned()
 }

@@ -271,6 +271,7 @@ fn status_json_autostarts_the_daemon_and_its_shape_is_pinned() {
         [
             "daemon_version",
             "environment",
+            "environment_info",
             "pid",
             "protocol_version",
             "uptime_ms"

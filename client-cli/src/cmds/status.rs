@@ -1,13 +1,14 @@
 //! `epa status`
 
 use epa_ipc::DaemonClient;
-use epa_ipc::types::{ClientInfo, DaemonInfo};
+use epa_ipc::types::{ClientInfo, DaemonInfo, EnvironmentInfo};
 use serde::Serialize;
 
 use crate::Ctx;
-use crate::output::{CliError, Output};
+use crate::output::{CliError, Output, clean};
 
-/// The `--json` shape of `epa status` and `epa daemon status|start` (pinned by tests).
+/// The `--json` shape of `epa status` and `epa daemon status|start` (pinned by tests); the
+/// environment is `daemon.environment_info` (absent while the backend is still starting).
 #[derive(Serialize)]
 pub struct StatusView {
     pub daemon: DaemonInfo,
@@ -26,7 +27,7 @@ impl StatusView {
 
     pub fn human(&self, out: &Output) -> String {
         let d = &self.daemon;
-        format!(
+        let head = format!(
             "{} {} ({} {}, {} „{}“)\n{} {}, PID {}, {} {}",
             out.t("ePA-Dienst (epad)", "ePA service (epad)"),
             d.daemon_version,
@@ -39,8 +40,74 @@ impl StatusView {
             d.pid,
             out.t("Socket", "socket"),
             self.socket,
-        )
+        );
+        match &d.environment_info {
+            Some(env) => format!("{head}\n{}", environment_text(out, env)),
+            None => head,
+        }
     }
+}
+
+/// What the environment is; for the demo, what a person needs to play the phone.
+pub fn environment_text(out: &Output, env: &EnvironmentInfo) -> String {
+    let kind = match env.kind.as_str() {
+        "demo" => out
+            .t(
+                "Demo (eingebaute Test-Umgebung, keine echten Daten)",
+                "demo (built-in test environment, no real data)",
+            )
+            .to_owned(),
+        "custom" => out
+            .t("eigene Umgebung (Konfiguration)", "custom (configured)")
+            .to_owned(),
+        other => clean(other),
+    };
+    let mut lines = vec![format!("{}: {kind}", out.t("Umgebung", "Environment"))];
+    if !env.note.trim().is_empty() {
+        lines.push(format!("  {}", clean(env.note.trim())));
+    }
+    if let Some(p) = &env.problem {
+        lines.push(format!("  {}: {}", out.t("Problem", "Problem"), clean(p)));
+    }
+    let url = |label: &str, v: &Option<String>, lines: &mut Vec<String>| {
+        if let Some(v) = v {
+            lines.push(format!("  {label}: {}", clean(v)));
+        }
+    };
+    url(
+        out.t(
+            "Ident-App (spielt das Handy)",
+            "Ident app (plays the phone)",
+        ),
+        &env.ident_app,
+        &mut lines,
+    );
+    url(out.t("Postfach", "Mailbox"), &env.mail_api, &mut lines);
+    url(out.t("TLS-CA", "TLS CA"), &env.ca_cert, &mut lines);
+    if !env.demo_insurants.is_empty() {
+        lines.push(format!(
+            "  {}",
+            out.t(
+                "Testpersonen (KVNR, Krankenkasse, GesundheitsID-Code, E-Mail):",
+                "Test persons (KVNR, insurer, GesundheitsID code, e-mail):"
+            )
+        ));
+        for i in &env.demo_insurants {
+            lines.push(format!(
+                "    {}  {}  {}  {}{}",
+                clean(&i.kvnr),
+                clean(&i.insurer),
+                clean(&i.gesundheitsid_code),
+                clean(&i.email),
+                if i.has_record {
+                    ""
+                } else {
+                    out.t("  (ohne ePA)", "  (no ePA)")
+                }
+            ));
+        }
+    }
+    lines.join("\n")
 }
 
 pub fn format_uptime(ms: u64) -> String {
@@ -62,6 +129,43 @@ pub async fn run(ctx: &Ctx) -> Result<(), CliError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_demo_environment_shows_what_playing_the_phone_needs() {
+        use epa_ipc::i18n::Lang;
+        use epa_ipc::types::DemoInsurant;
+        let env = super::EnvironmentInfo {
+            kind: "demo".into(),
+            note: "Nur Testdaten.".into(),
+            ident_app: Some("https://127.0.0.1:4000/ident".into()),
+            mail_api: Some("https://127.0.0.1:4000/mail".into()),
+            control_api: Some("https://127.0.0.1:4000/control".into()),
+            ca_cert: Some("/tmp/ca.pem".into()),
+            demo_insurants: vec![DemoInsurant {
+                kvnr: "E082462818".into(),
+                insurer: "AOK Hessen".into(),
+                gesundheitsid_code: "114852".into(),
+                email: "olga.ohneakte@example.invalid".into(),
+                has_record: false,
+            }],
+            problem: None,
+        };
+        let de = super::environment_text(&super::Output::new(false, Lang::De), &env);
+        assert!(de.starts_with("Umgebung: Demo"), "{de}");
+        assert!(de.contains("https://127.0.0.1:4000/ident"), "{de}");
+        assert!(de.contains("https://127.0.0.1:4000/mail"), "{de}");
+        assert!(
+            de.contains(
+                "E082462818  AOK Hessen  114852  olga.ohneakte@example.invalid  (ohne ePA)"
+            ),
+            "{de}"
+        );
+        let en = super::environment_text(&super::Output::new(false, Lang::En), &env);
+        assert!(
+            en.contains("Test persons") && en.contains("(no ePA)"),
+            "{en}"
+        );
+    }
+
     #[test]
     fn uptime_is_readable() {
         assert_eq!(super::format_uptime(999), "0 s");

@@ -8,9 +8,10 @@ use std::io::{BufRead, IsTerminal};
 
 use clap::{Args, Subcommand};
 use epa_ipc::types::TermsState;
-use epa_ipc::{ClientError, DaemonClient, Password, Reason, SessionToken};
+use epa_ipc::{ClientError, Password, Reason};
 use serde::Serialize;
 
+use super::session::{forget_session, save_session, with_session};
 use crate::Ctx;
 use crate::output::{CliError, Output};
 
@@ -139,55 +140,6 @@ impl Passwords {
             ));
         }
         Ok(first)
-    }
-}
-
-fn save_session(ctx: &Ctx, token: &SessionToken) -> Result<(), CliError> {
-    let path = ctx.endpoint.session_path();
-    epa_ipc::transport::write_private_atomically(&path, token.expose().as_bytes()).map_err(|e| {
-        ctx.out.input_error(
-            "SESSION_NOT_SAVED",
-            &format!(
-                "Die Sitzung konnte nicht gespeichert werden ({}): {e}",
-                path.display()
-            ),
-            &format!("Could not save the session ({}): {e}", path.display()),
-            "Prüfen Sie die Rechte des Laufzeitverzeichnisses.",
-            "Check the runtime directory's permissions.",
-        )
-    })
-}
-
-fn forget_session(ctx: &Ctx) {
-    let _ = std::fs::remove_file(ctx.endpoint.session_path());
-}
-
-/// The client acting for the logged-in user; a stale session file is removed.
-async fn logged_in(ctx: &Ctx) -> Result<DaemonClient, CliError> {
-    let client = ctx.connect().await?;
-    let token = std::fs::read_to_string(ctx.endpoint.session_path())
-        .map_err(|_| ClientError::locked("no local session"))?;
-    Ok(client.with_session(SessionToken::new(token.trim().to_owned())))
-}
-
-/// Runs `f`; a LOCKED answer means the saved session is dead: forget it.
-async fn with_session<T, F, Fut>(ctx: &Ctx, f: F) -> Result<T, CliError>
-where
-    F: FnOnce(DaemonClient) -> Fut,
-    Fut: std::future::Future<Output = Result<T, ClientError>>,
-{
-    let client = logged_in(ctx).await?;
-    match f(client).await {
-        Err(
-            e @ ClientError::Rpc {
-                reason: Reason::Locked,
-                ..
-            },
-        ) => {
-            forget_session(ctx);
-            Err(e.into())
-        }
-        other => other.map_err(CliError::from),
     }
 }
 

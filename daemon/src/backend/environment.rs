@@ -65,6 +65,9 @@ pub struct ReadyLine {
     pub ident_app: String,
     pub mail_api: String,
     pub outbox_dir: PathBuf,
+    /// Clock and fault injection (tests and demos only).
+    #[serde(default)]
+    pub control_api: Option<String>,
     pub insurants: Vec<DemoInsurant>,
 }
 
@@ -95,8 +98,27 @@ impl Backend {
 /// The running demo sandbox. Dropping it closes the sandbox's stdin, which ends it
 /// (`--exit-on-stdin-eof`), and kills it should it linger.
 pub struct DemoSandbox {
-    _stdin: ChildStdin,
-    _child: Child,
+    stdin: ChildStdin,
+    child: Child,
+}
+
+/// How long the sandbox may take to write its state and exit once its stdin closed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+impl DemoSandbox {
+    /// Closes the sandbox's stdin so that it saves its state and exits; kills it when it does
+    /// not within a few seconds.
+    pub async fn stop(self) {
+        let Self { stdin, mut child } = self;
+        drop(stdin);
+        match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!("the demo backend did not exit in time; killing it");
+                let _ = child.kill().await;
+            }
+        }
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, EnvironmentError> {
@@ -156,13 +178,7 @@ pub async fn start_demo(
         demo: Some(ready),
     };
     // The rest of stdout is never read; the sandbox writes nothing more there.
-    Ok((
-        DemoSandbox {
-            _stdin: stdin,
-            _child: child,
-        },
-        backend,
-    ))
+    Ok((DemoSandbox { stdin, child }, backend))
 }
 
 /// `custom` environment file (JSON).

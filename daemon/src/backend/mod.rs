@@ -4,6 +4,7 @@
 
 pub mod environment;
 pub mod info;
+pub mod slot;
 pub mod tls;
 pub mod vau;
 

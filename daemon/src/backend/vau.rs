@@ -10,6 +10,7 @@ use epa_protocol::vau::{ClientChannel, ClientHandshake, Environment, VauError};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tokio::sync::Mutex;
+use zeroize::Zeroizing;
 
 use super::BackendError;
 
@@ -30,7 +31,8 @@ struct Open {
     channel: ClientChannel,
     url: String,
     rng: ChaCha20Rng,
-    vau_np: Option<String>,
+    /// The user pseudonym: identifies the user session at the load balancer, so wiped on drop.
+    vau_np: Option<Zeroizing<String>>,
 }
 
 pub struct VauClient {
@@ -192,7 +194,12 @@ impl VauClient {
         let url = open.url.clone();
         let np = open.vau_np.clone();
         let r = match self
-            .post(&url, "application/octet-stream", sealed, np.as_deref())
+            .post(
+                &url,
+                "application/octet-stream",
+                sealed,
+                np.as_deref().map(String::as_str),
+            )
             .await
         {
             Ok(r) => r,
@@ -229,7 +236,7 @@ impl VauClient {
     /// After login: every later outer request carries `VAU-NP`.
     pub async fn set_vau_np(&self, vau_np: String) {
         if let Some(open) = self.open.lock().await.as_mut() {
-            open.vau_np = Some(vau_np);
+            open.vau_np = Some(Zeroizing::new(vau_np));
         }
     }
 

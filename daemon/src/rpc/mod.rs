@@ -10,7 +10,9 @@ use tonic::{Request, Response, Status};
 
 use crate::Daemon;
 
+mod epa;
 mod users;
+pub use epa::EpaRpc;
 pub use users::UsersRpc;
 
 pub struct DaemonRpc(pub Arc<Daemon>);

@@ -163,6 +163,11 @@ impl Users {
         self.sessions.idle_timeout()
     }
 
+    /// Whether the user's vault is open (some session of theirs lives).
+    pub fn is_unlocked(&self, user_id: &str) -> bool {
+        self.sessions.is_open(user_id)
+    }
+
     fn entries(&self) -> (Vec<UserEntry>, u32) {
         let mut damaged = 0;
         let mut entries = Vec::new();

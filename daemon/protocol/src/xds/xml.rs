@@ -4,15 +4,24 @@
 //! means no entity expansion), no processing instructions, only the predefined entities and
 //! character references, at most [`MAX_DEPTH`] levels and [`MAX_ELEMENTS`] elements. Text is
 //! kept per element (mixed content is concatenated): XDS payloads have no mixed content.
+//!
+//! Only characters of XML 1.0 (`Char`, also through character references) and names that are
+//! `QName`s are accepted. Namespaces are resolved here (not by quick-xml) so that a namespace
+//! name is the attribute value with its references resolved, and the rules of Namespaces in
+//! XML 1.0 §3 hold: `xmlns` is never declared nor used as an element prefix, `xml` is bound only
+//! to its namespace, no other prefix (and not the default namespace) to the `xml` or `xmlns`
+//! namespace, and a prefix is never undeclared (`xmlns:p=""`). What [`parse`] accepts,
+//! [`Element::to_xml`] writes back to a document that parses to the same tree.
 
 use quick_xml::XmlVersion;
 use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
 
 use super::XdsError;
 
 pub const MAX_DEPTH: usize = 64;
 pub const MAX_ELEMENTS: usize = 500_000;
+/// Namespace declarations in scope at once (quick-xml's default bound for its resolver).
+pub const MAX_NAMESPACE_BINDINGS: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Attr {
@@ -124,11 +133,123 @@ fn xml_err(e: impl std::fmt::Display) -> XdsError {
     XdsError::Xml(e.to_string())
 }
 
-fn resolved_ns(r: &ResolveResult<'_>) -> Result<String, XdsError> {
-    match r {
-        ResolveResult::Unbound => Ok(String::new()),
-        ResolveResult::Bound(ns) => Ok(ns.0.to_owned()),
-        ResolveResult::Unknown(p) => Err(XdsError::Xml(format!("undeclared prefix {p:?}"))),
+/// The namespace the `xmlns` prefix is bound to (Namespaces in XML 1.0 §3).
+const XMLNS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// XML 1.0 `Char` production (§2.2); surrogates cannot occur in a `str`.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// Refuses characters XML 1.0 cannot carry (also when they come from a character reference).
+fn check_chars(s: &str, what: &str) -> Result<(), XdsError> {
+    match s.chars().find(|c| !is_xml_char(*c)) {
+        None => Ok(()),
+        Some(c) => Err(XdsError::Xml(format!(
+            "character U+{:04X} in {what} is not allowed in XML 1.0 (production Char)",
+            c as u32
+        ))),
+    }
+}
+
+/// XML 1.0 `NameStartChar` (§2.3) without `:`.
+fn is_name_start_char(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z' | '\u{c0}'..='\u{d6}' | '\u{d8}'..='\u{f6}'
+        | '\u{f8}'..='\u{2ff}' | '\u{370}'..='\u{37d}' | '\u{37f}'..='\u{1fff}'
+        | '\u{200c}'..='\u{200d}' | '\u{2070}'..='\u{218f}' | '\u{2c00}'..='\u{2fef}'
+        | '\u{3001}'..='\u{d7ff}' | '\u{f900}'..='\u{fdcf}' | '\u{fdf0}'..='\u{fffd}'
+        | '\u{10000}'..='\u{effff}')
+}
+
+/// XML 1.0 `NameChar` (§2.3) without `:`.
+fn is_name_char(c: char) -> bool {
+    is_name_start_char(c)
+        || matches!(c,
+            '-' | '.' | '0'..='9' | '\u{b7}' | '\u{300}'..='\u{36f}' | '\u{203f}'..='\u{2040}')
+}
+
+/// Namespaces in XML 1.0 `NCName`: an XML name without a colon.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(is_name_start_char) && chars.all(is_name_char)
+}
+
+/// Splits a Namespaces in XML 1.0 `QName` into prefix and local part, refusing anything else.
+fn qname<'a>(s: &'a str, what: &str) -> Result<(Option<&'a str>, &'a str), XdsError> {
+    let (prefix, local) = match s.split_once(':') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, s),
+    };
+    if prefix.is_none_or(is_ncname) && is_ncname(local) {
+        Ok((prefix, local))
+    } else {
+        Err(XdsError::Xml(format!(
+            "{what} name {s:?} is not an XML QName (NCName with an optional NCName prefix)"
+        )))
+    }
+}
+
+/// The namespace bindings in scope, innermost last: `(prefix, namespace name)`, prefix `""`
+/// for the default namespace (whose name may be empty: undeclared).
+#[derive(Default)]
+struct Bindings(Vec<(String, String)>);
+
+impl Bindings {
+    /// Adds the binding of a namespace declaration, enforcing the reserved prefixes and
+    /// namespace names of Namespaces in XML 1.0 §3.
+    fn declare(&mut self, prefix: Option<&str>, ns: String) -> Result<(), XdsError> {
+        let refuse = |m: String| Err(XdsError::Xml(format!("{m} (Namespaces in XML 1.0 §3)")));
+        match prefix {
+            None if ns == super::ns::XML || ns == XMLNS => {
+                return refuse(format!("the default namespace must not be {ns}"));
+            }
+            None => {}
+            Some("xmlns") => return refuse("the prefix xmlns must not be declared".into()),
+            Some("xml") if ns == super::ns::XML => return Ok(()),
+            Some("xml") => {
+                return refuse(format!(
+                    "the prefix xml must not be bound to {ns:?}, only to {}",
+                    super::ns::XML
+                ));
+            }
+            Some(p) if ns == super::ns::XML || ns == XMLNS => {
+                return refuse(format!("the prefix {p} must not be bound to {ns}"));
+            }
+            Some(p) if ns.is_empty() => {
+                return refuse(format!(
+                    "the prefix {p} must not be bound to an empty namespace name"
+                ));
+            }
+            Some(_) => {}
+        }
+        if self.0.len() >= MAX_NAMESPACE_BINDINGS {
+            return Err(XdsError::Xml(
+                "too many namespace declarations in scope".into(),
+            ));
+        }
+        self.0.push((prefix.unwrap_or_default().to_owned(), ns));
+        Ok(())
+    }
+
+    /// The namespace of a prefixed name, or of an unprefixed element name (`default`).
+    fn resolve(&self, prefix: Option<&str>, default: bool) -> Result<String, XdsError> {
+        let key = match prefix {
+            None if !default => return Ok(String::new()),
+            None => "",
+            Some("xml") => return Ok(super::ns::XML.to_owned()),
+            Some("xmlns") => {
+                return Err(XdsError::Xml(
+                    "names must not have the prefix xmlns (Namespaces in XML 1.0 §3)".into(),
+                ));
+            }
+            Some(p) => p,
+        };
+        match self.0.iter().rev().find(|(p, _)| p == key) {
+            Some((_, ns)) => Ok(ns.clone()),
+            None if key.is_empty() => Ok(String::new()),
+            None => Err(XdsError::Xml(format!("undeclared prefix {key:?}"))),
+        }
     }
 }
 
@@ -136,23 +257,24 @@ fn resolved_ns(r: &ResolveResult<'_>) -> Result<String, XdsError> {
 pub fn parse(bytes: &[u8]) -> Result<Element, XdsError> {
     let text = std::str::from_utf8(bytes).map_err(|_| XdsError::Xml("not UTF-8".into()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = quick_xml::NsReader::from_str(text);
+    check_chars(text, "the document")?;
+    let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
+    // Per open element: how many bindings were in scope before its declarations.
+    let mut marks: Vec<usize> = Vec::new();
+    let mut bindings = Bindings::default();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     loop {
-        let (ns, event) = {
-            let (res, event) = reader.read_resolved_event().map_err(xml_err)?;
-            (resolved_ns(&res), event)
-        };
-        let (e, empty) = match event {
+        let (e, empty) = match reader.read_event().map_err(xml_err)? {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),
             Event::End(_) => {
-                let Some(el) = stack.pop() else {
+                let (Some(el), Some(mark)) = (stack.pop(), marks.pop()) else {
                     return Err(XdsError::Xml("unbalanced end tag".into()));
                 };
+                bindings.0.truncate(mark);
                 close(el, &mut stack, &mut root);
                 continue;
             }
@@ -173,7 +295,10 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XdsError> {
                 let Some(ch) = ch else {
                     return Err(XdsError::Xml(format!("unknown entity &{};", &*r)));
                 };
-                push_text(&mut stack, ch.encode_utf8(&mut [0; 4]))?;
+                let mut buf = [0; 4];
+                let s = ch.encode_utf8(&mut buf);
+                check_chars(s, "a character reference")?;
+                push_text(&mut stack, s)?;
                 continue;
             }
             Event::Comment(_) | Event::Decl(_) => continue,
@@ -181,7 +306,6 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XdsError> {
             Event::DocType(_) => return Err(XdsError::Xml("DOCTYPE is not allowed".into())),
             Event::Eof => break,
         };
-        let ns = ns?;
         if root.is_some() {
             return Err(XdsError::Xml("content after the root element".into()));
         }
@@ -192,36 +316,45 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XdsError> {
         if stack.len() >= MAX_DEPTH {
             return Err(XdsError::Xml("elements nested too deeply".into()));
         }
-        let mut el = Element {
-            ns,
-            name: e.local_name().as_ref().to_owned(),
-            ..Element::default()
-        };
+        let (prefix, local) = qname(e.name().into_inner(), "element")?;
+        let mark = bindings.0.len();
+        // Namespace declarations first: they apply to the element's own name and attributes.
+        let mut attrs: Vec<(Option<&str>, &str, String)> = Vec::new();
         for a in e.attributes() {
             let a = a.map_err(xml_err)?;
-            let key = a.key;
-            if key.as_ref() == "xmlns" || key.as_ref().starts_with("xmlns:") {
-                continue;
-            }
-            let (r, local) = reader.resolver().resolve_attribute(key);
-            let ans = resolved_ns(&r)?;
+            let (aprefix, alocal) = qname(a.key.into_inner(), "attribute")?;
             let value = a
                 .normalized_value(XmlVersion::Implicit1_0)
                 .map_err(xml_err)?
                 .into_owned();
-            let name = local.as_ref().to_owned();
-            if el.attrs.iter().any(|x| x.ns == ans && x.name == name) {
-                return Err(XdsError::Xml(format!("attribute {name} twice")));
+            check_chars(&value, "an attribute value")?;
+            match (aprefix, alocal) {
+                (None, "xmlns") => bindings.declare(None, value)?,
+                (Some("xmlns"), p) => bindings.declare(Some(p), value)?,
+                _ => attrs.push((aprefix, alocal, value)),
+            }
+        }
+        let mut el = Element {
+            ns: bindings.resolve(prefix, true)?,
+            name: local.to_owned(),
+            ..Element::default()
+        };
+        for (aprefix, alocal, value) in attrs {
+            let ns = bindings.resolve(aprefix, false)?;
+            if el.attrs.iter().any(|x| x.ns == ns && x.name == alocal) {
+                return Err(XdsError::Xml(format!("attribute {alocal} twice")));
             }
             el.attrs.push(Attr {
-                ns: ans,
-                name,
+                ns,
+                name: alocal.to_owned(),
                 value,
             });
         }
         if empty {
+            bindings.0.truncate(mark);
             close(el, &mut stack, &mut root);
         } else {
+            marks.push(mark);
             stack.push(el);
         }
     }
@@ -376,6 +509,116 @@ mod tests {
         assert!(parse(deep.as_bytes()).is_err());
     }
 
+    /// Each case of the fuzz findings, with a piece of the message that names the rule.
+    #[test]
+    fn what_xml_1_0_and_its_namespaces_forbid_is_refused() {
+        for (bad, rule) in [
+            // Characters outside XML 1.0 `Char`, raw or through a character reference.
+            ("<a>\0</a>", "U+0000 in the document"),
+            ("<a x=\"\u{1}\"/>", "U+0001 in the document"),
+            ("<p:a xmlns:p=\"urn:\0\"/>", "U+0000 in the document"),
+            ("<a>\u{ffff}</a>", "U+FFFF in the document"),
+            ("<!--\u{8}--><a/>", "U+0008 in the document"),
+            ("<a><![CDATA[\u{1f}]]></a>", "U+001F in the document"),
+            ("<a>&#1;</a>", "U+0001 in a character reference"),
+            ("<a>&#xFFFE;</a>", "U+FFFE in a character reference"),
+            ("<a x=\"&#x1f;\"/>", "U+001F in an attribute value"),
+            (
+                "<p:a xmlns:p=\"urn:&#2;\"/>",
+                "U+0002 in an attribute value",
+            ),
+            ("<a>&#0;</a>", "0x0 character is not permitted"),
+            ("<a x=\"&#0;\"/>", "0x0 character is not permitted"),
+            // Names that are no QNames.
+            ("<a/b></a/b>", "not an XML QName"),
+            ("<1a/>", "not an XML QName"),
+            ("<-a/>", "not an XML QName"),
+            ("<:a/>", "not an XML QName"),
+            ("<p:a: xmlns:p=\"u\"/>", "not an XML QName"),
+            ("<p:a:b xmlns:p=\"u\"/>", "not an XML QName"),
+            ("<a\u{d7}/>", "not an XML QName"),
+            ("<a b/c=\"1\"/>", "not an XML QName"),
+            ("<a 1b=\"1\"/>", "not an XML QName"),
+            ("<a :b=\"1\"/>", "not an XML QName"),
+            ("<a xmlns:=\"u\"/>", "not an XML QName"),
+            ("<a xmlns:1=\"u\"/>", "not an XML QName"),
+            // Reserved prefixes and namespace names (Namespaces in XML 1.0 §3).
+            ("<xmlns:a/>", "prefix xmlns"),
+            ("<a xmlns:p=\"u\"><xmlns:b/></a>", "prefix xmlns"),
+            (
+                "<a xmlns:xmlns=\"urn:x\"/>",
+                "the prefix xmlns must not be declared",
+            ),
+            (
+                "<a xmlns:xmlns=\"http://www.w3.org/2000/xmlns/\"/>",
+                "the prefix xmlns must not be declared",
+            ),
+            (
+                "<a xmlns:xml=\"urn:x\"/>",
+                "the prefix xml must not be bound",
+            ),
+            ("<a xmlns:xml=\"\"/>", "the prefix xml must not be bound"),
+            (
+                "<a xmlns:p=\"http://www.w3.org/XML/1998/namespace\"/>",
+                "the prefix p must not be bound",
+            ),
+            (
+                "<a xmlns:p=\"http://www.w3.org/2000/xmlns/\"/>",
+                "the prefix p must not be bound",
+            ),
+            (
+                "<a xmlns:p=\"http://www.w3.org/2000/xmlns&#x2F;\"/>",
+                "the prefix p must not be bound",
+            ),
+            (
+                "<a xmlns=\"http://www.w3.org/2000/xmlns/\"/>",
+                "the default namespace",
+            ),
+            (
+                "<a xmlns=\"http://www.w3.org/XML/1998/namespace\"/>",
+                "the default namespace",
+            ),
+            ("<a xmlns:p=\"\"/>", "empty namespace name"),
+            // Namespace names are attribute values: their references must resolve.
+            ("<p:a xmlns:p=\"urn:&e;\"/>", "unrecognized entity"),
+            (
+                "<p:a xmlns:p=\"urn:&#xZ;\"/>",
+                "invalid character reference",
+            ),
+            // A declaration is scoped to its element.
+            (
+                "<a><p:b xmlns:p=\"u\"/><p:c/></a>",
+                "undeclared prefix \"p\"",
+            ),
+        ] {
+            match parse(bad.as_bytes()) {
+                Ok(el) => panic!("{bad:?} accepted: {el:?}"),
+                Err(e) => assert!(e.to_string().contains(rule), "{bad:?}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn what_namespaces_in_xml_allows_is_accepted() {
+        let x = "<a xmlns:xml=\"http://www.w3.org/XML/1998/namespace\" xml:lang=\"de\" \
+                 xmlns=\"urn:d\" xmlns:p=\"urn:p&amp;q&#x3C;&#10;\" xmlns:s=\"ur&#x6E;:s\">\
+                 <b xmlns=\"\" p:x=\"1\" s:y=\"&#9;\"/><p:b xmlns:p=\"urn:other\"/>\
+                 <p:c/><xml:d/><xmlns/><\u{e9}l\u{e8}ve-1.\u{b7}\u{300}/></a>";
+        let r = parse(x.as_bytes()).unwrap();
+        assert!(r.is("urn:d", "a"));
+        assert_eq!(r.attr_ns(super::super::ns::XML, "lang"), Some("de"));
+        let b = &r.children[0];
+        assert!(b.is("", "b"));
+        assert_eq!(b.attr_ns("urn:p&q<\n", "x"), Some("1"));
+        assert_eq!(b.attr_ns("urn:s", "y"), Some("\t"));
+        assert!(r.children[1].is("urn:other", "b"));
+        assert!(r.children[2].is("urn:p&q<\n", "c"));
+        assert!(r.children[3].is(super::super::ns::XML, "d"));
+        assert!(r.children[4].is("urn:d", "xmlns"));
+        assert!(r.children[5].is("urn:d", "\u{e9}l\u{e8}ve-1.\u{b7}\u{300}"));
+        assert_eq!(parse(r.to_xml().as_bytes()).unwrap(), r);
+    }
+
     #[test]
     fn the_writer_escapes_what_it_must() {
         let mut w = Writer::new();
@@ -384,6 +627,61 @@ mod tests {
         let r = parse(s.as_bytes()).unwrap();
         assert_eq!(r.attr("v"), Some("\"<&>'\t"));
         assert_eq!(r.text, "x<y\r\n\u{fffd}");
+    }
+
+    /// A namespace name: none, a few fixed ones (with characters the writer escapes, and the
+    /// `xml` namespace, which the writer does not declare), or any XML 1.0 characters.
+    fn namespace() -> BoxedStrategy<String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("urn:a".to_owned()),
+            Just("urn:b?x=1&y=<2>\"'\t\n\r".to_owned()),
+            Just(super::super::ns::XML.to_owned()),
+            "[\\t\\n\\r\\u{20}-\\u{d7ff}\\u{e000}-\\u{fffd}\\u{10000}-\\u{10ffff}]{1,8}"
+                .prop_filter("not the xmlns namespace", |n| n != XMLNS),
+        ]
+        .boxed()
+    }
+
+    /// An NCName (ASCII, some of the non-ASCII ranges of NameStartChar and NameChar).
+    fn ncname() -> BoxedStrategy<String> {
+        "[A-Za-z_\\u{c0}-\\u{d6}\\u{370}-\\u{37d}\\u{3001}-\\u{3010}\\u{10000}-\\u{10010}]\
+         [-.0-9A-Za-z_\\u{b7}\\u{300}-\\u{305}\\u{203f}-\\u{2040}\\u{f8}-\\u{100}]{0,5}"
+            .boxed()
+    }
+
+    fn xml_text() -> BoxedStrategy<String> {
+        "[\\t\\n\\r\\u{20}-\\u{d7ff}\\u{e000}-\\u{fffd}\\u{10000}-\\u{10ffff}]{0,12}".boxed()
+    }
+
+    fn element() -> impl Strategy<Value = Element> {
+        // An unprefixed `xmlns` is a namespace declaration, not an attribute.
+        let attrs = proptest::collection::btree_map((namespace(), ncname()), xml_text(), 0..4)
+            .prop_map(|m| {
+                m.into_iter()
+                    .filter(|((ns, name), _)| !(ns.is_empty() && name == "xmlns"))
+                    .map(|((ns, name), value)| Attr { ns, name, value })
+                    .collect::<Vec<_>>()
+            });
+        let node = (namespace(), ncname(), attrs, xml_text());
+        let leaf = node.clone().prop_map(|(ns, name, attrs, text)| Element {
+            ns,
+            name,
+            attrs,
+            text,
+            children: Vec::new(),
+        });
+        leaf.prop_recursive(4, 24, 4, move |inner| {
+            (node.clone(), proptest::collection::vec(inner, 0..4)).prop_map(
+                |((ns, name, attrs, text), children)| Element {
+                    ns,
+                    name,
+                    attrs,
+                    children,
+                    text,
+                },
+            )
+        })
     }
 
     proptest! {
@@ -395,6 +693,14 @@ mod tests {
         #[test]
         fn parse_never_panics_on_near_xml(s in "(<[a-c:]{1,3}( [a-c:]{1,2}=\"[^\"]{0,3}\")?/?>|</[a-c:]{1,3}>|&[#xa-z0-9]{0,4};|[a-z ]){0,20}") {
             let _ = parse(s.as_bytes());
+        }
+
+        #[test]
+        fn valid_trees_round_trip(el in element()) {
+            let xml = el.to_xml();
+            let again = parse(xml.as_bytes());
+            prop_assert!(again.is_ok(), "{:?}: {}", again, xml);
+            prop_assert_eq!(again.unwrap(), el, "{}", xml);
         }
 
         #[test]
