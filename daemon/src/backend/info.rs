@@ -35,7 +35,8 @@ pub async fn locate_record(
                 .await
                 .map_err(|e| BackendError::Unreachable {
                     url: a.base_url.clone(),
-                    reason: e.to_string(),
+                    // The request URL names the KVNR: it stays out of errors and logs.
+                    reason: e.without_url().to_string(),
                 })?;
             let status = r.status().as_u16();
             let body = r.bytes().await.unwrap_or_default();

@@ -83,10 +83,11 @@ impl VauClient {
         }
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> BackendError {
+    fn unreachable(&self, e: reqwest::Error) -> BackendError {
         BackendError::Unreachable {
             url: self.target.base_url.clone(),
-            reason: e.to_string(),
+            // Only the base URL: request paths may carry identifiers.
+            reason: e.without_url().to_string(),
         }
     }
 
@@ -106,7 +107,7 @@ impl VauClient {
         if let Some(np) = vau_np {
             req = req.header("VAU-NP", np);
         }
-        req.send().await.map_err(|e| self.unreachable(&e))
+        req.send().await.map_err(|e| self.unreachable(e))
     }
 
     /// Turns a non-200 outer answer into an error with the server's CBOR/JSON error text.
@@ -139,7 +140,7 @@ impl VauClient {
                 field: "VAU-CID",
                 problem: "missing or not a path of [A-Za-z0-9/-], ≤ 200 chars".into(),
             }))?;
-        let m2 = r.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let m2 = r.bytes().await.map_err(|e| self.unreachable(e))?;
         let awaiting = hs.receive_m2(&m2)?;
         let cert = self
             .http
@@ -151,11 +152,11 @@ impl VauClient {
             .header("x-useragent", &self.target.user_agent)
             .send()
             .await
-            .map_err(|e| self.unreachable(&e))?;
+            .map_err(|e| self.unreachable(e))?;
         if cert.status().as_u16() != 200 {
             return Err(Self::outer_error(cert).await);
         }
-        let cert = cert.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let cert = cert.bytes().await.map_err(|e| self.unreachable(e))?;
         let cert = CertData::from_cbor(&cert).map_err(VauError::from)?;
         let now = now_unix();
         let mode = CertVerification::Strict {
@@ -167,7 +168,7 @@ impl VauClient {
         if r.status().as_u16() != 200 {
             return Err(Self::outer_error(r).await);
         }
-        let m4 = r.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let m4 = r.bytes().await.map_err(|e| self.unreachable(e))?;
         let channel = awaiting.receive_m4(&m4, self.target.environment)?;
         tracing::debug!(host = %self.host, "VAU channel open");
         Ok(Open {
@@ -218,7 +219,7 @@ impl VauClient {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = r.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let body = r.bytes().await.map_err(|e| self.unreachable(e))?;
         match open.channel.open_response(ct.as_deref(), &body) {
             Ok(plain) => Ok(parse_response(&plain, &Limits::default())?),
             Err(VauError::Restart) => {
