@@ -78,17 +78,17 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Percent-decodes a query value (`+` is a space, as in form encoding) into printable text.
-fn decode(raw: &str, name: &'static str, max: usize) -> Result<String, DeepLinkError> {
-    let bad = || DeepLinkError::Malformed(name);
+/// Percent-decodes a query value (`+` is a space, as in form encoding); `None` when an escape
+/// is broken or the result is not UTF-8.
+pub fn percent_decode(raw: &str) -> Option<String> {
     let b = raw.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hi = b.get(i + 1).copied().and_then(hex).ok_or_else(bad)?;
-                let lo = b.get(i + 2).copied().and_then(hex).ok_or_else(bad)?;
+                let hi = b.get(i + 1).copied().and_then(hex)?;
+                let lo = b.get(i + 2).copied().and_then(hex)?;
                 out.push(hi << 4 | lo);
                 i += 3;
             }
@@ -102,9 +102,14 @@ fn decode(raw: &str, name: &'static str, max: usize) -> Result<String, DeepLinkE
             }
         }
     }
-    let s = String::from_utf8(out).map_err(|_| bad())?;
+    String::from_utf8(out).ok()
+}
+
+/// A parameter value: decoded, non-empty, at most `max` characters, no control characters.
+fn decode(raw: &str, name: &'static str, max: usize) -> Result<String, DeepLinkError> {
+    let s = percent_decode(raw).ok_or(DeepLinkError::Malformed(name))?;
     if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
-        return Err(bad());
+        return Err(DeepLinkError::Malformed(name));
     }
     Ok(s)
 }

@@ -447,3 +447,15 @@ pub fn url_state(url: &str) -> String {
         .expect("state in the authorization URL")
         .to_owned()
 }
+
+/// An in-process sandbox for suites that run the backend themselves (random keys, temp state).
+pub async fn start_sandbox() -> epa_sandbox::server::Sandbox {
+    epa_sandbox::server::Sandbox::start(epa_sandbox::server::Options {
+        state_dir: None,
+        seed: epa_sandbox::seed::Seed::default_seed().expect("shipped seed"),
+        bind: std::net::IpAddr::from([127, 0, 0, 1]),
+        rng_seed: None,
+    })
+    .await
+    .expect("sandbox start")
+}

@@ -7,21 +7,10 @@ use std::sync::atomic::Ordering;
 use epa_daemon::backend::{BackendError, VauClient, VauTarget, tls};
 use epa_protocol::http::Request;
 use epa_protocol::vau::Environment;
-use epa_sandbox::seed::Seed;
-use epa_sandbox::server::{Options, Sandbox};
+use epa_sandbox::server::Sandbox;
+use epa_tests::start_sandbox;
 
 const UA: &str = "EPADESKTOP0123456789/0.1.0";
-
-async fn sandbox() -> Sandbox {
-    Sandbox::start(Options {
-        state_dir: None,
-        seed: Seed::default_seed().unwrap(),
-        bind: "127.0.0.1".parse().unwrap(),
-        rng_seed: None,
-    })
-    .await
-    .unwrap()
-}
 
 fn target(s: &Sandbox, system: &str) -> VauTarget {
     VauTarget {
@@ -52,7 +41,7 @@ fn authorization_request(s: &Sandbox) -> Request {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_go_through_a_verified_channel_and_survive_a_restart() {
-    let s = sandbox().await;
+    let s = start_sandbox().await;
     let vau = client(&s, "epa-as-1");
     assert!(!vau.is_open().await);
     let r = vau.send(&authorization_request(&s)).await.unwrap();
@@ -77,8 +66,8 @@ async fn requests_go_through_a_verified_channel_and_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_vau_root_or_tls_ca_is_refused() {
-    let s = sandbox().await;
-    let other = sandbox().await;
+    let s = start_sandbox().await;
+    let other = start_sandbox().await;
     // The other sandbox's VAU root: the handshake fails the certificate check.
     let ca = std::fs::read(&s.ready.ca_cert).unwrap();
     let vau = VauClient::new(

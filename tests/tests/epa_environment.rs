@@ -5,20 +5,8 @@
 
 use epa_ipc::types::EpaPhase;
 use epa_ipc::{ClientError, Reason};
-use epa_sandbox::seed::Seed;
-use epa_sandbox::server::{Options, Sandbox};
-use epa_tests::{MARIA, TestDaemon, TestEnv, user_client};
-
-async fn sandbox() -> Sandbox {
-    Sandbox::start(Options {
-        state_dir: None,
-        seed: Seed::default_seed().unwrap(),
-        bind: "127.0.0.1".parse().unwrap(),
-        rng_seed: None,
-    })
-    .await
-    .unwrap()
-}
+use epa_sandbox::server::Sandbox;
+use epa_tests::{MARIA, TestDaemon, TestEnv, start_sandbox, user_client};
 
 /// The environment file a deployment would ship, written next to the test's data.
 fn environment_file(dir: &std::path::Path, s: &Sandbox) -> std::path::PathBuf {
@@ -40,6 +28,20 @@ fn environment_file(dir: &std::path::Path, s: &Sandbox) -> std::path::PathBuf {
     file
 }
 
+async fn custom_daemon(env: &TestEnv, file: &std::path::Path) -> TestDaemon {
+    TestDaemon::start_with(
+        env,
+        &[
+            "--insecure-test-kdf",
+            "--environment",
+            "custom",
+            "--environment-file",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await
+}
+
 async fn approve(s: &Sandbox, url: &str) -> String {
     let ca = std::fs::read(&s.ready.ca_cert).unwrap();
     let http = epa_daemon::backend::tls::http_client(&ca).unwrap();
@@ -58,21 +60,11 @@ async fn approve(s: &Sandbox, url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_environment_is_reached_through_its_file_alone() {
-    let s = sandbox().await;
+    let s = start_sandbox().await;
     let env = TestEnv::new();
     let files = tempfile::tempdir().unwrap();
     let file = environment_file(files.path(), &s);
-    let mut d = TestDaemon::start_with(
-        &env,
-        &[
-            "--insecure-test-kdf",
-            "--environment",
-            "custom",
-            "--environment-file",
-            file.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let mut d = custom_daemon(&env, &file).await;
     let c = user_client(&env, "Maria", "korrekt Pferd Batterie").await;
     let info = c.get_info().await.unwrap().environment_info.unwrap();
     assert_eq!(info.kind, "custom");
@@ -121,17 +113,7 @@ async fn a_broken_environment_file_is_reported_not_fatal() {
         br#"{"name": "x", "aktensysteme": [{"id": "a", "base_url": "http://plain"}]}"#,
     )
     .unwrap();
-    let mut d = TestDaemon::start_with(
-        &env,
-        &[
-            "--insecure-test-kdf",
-            "--environment",
-            "custom",
-            "--environment-file",
-            file.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let mut d = custom_daemon(&env, &file).await;
     let c = user_client(&env, "Maria", "korrekt Pferd Batterie").await;
     let info = c.get_info().await.unwrap().environment_info.unwrap();
     let problem = info.problem.unwrap();

@@ -10,6 +10,7 @@ pub fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
+use epa_ipc::deeplink::percent_decode;
 use epa_protocol::xds::rim::{civil_from_days, days_from_civil};
 
 /// `2025-04-22T14:23:01Z`, `…T14:23:01.123+02:00`: the date-time of the ePA interfaces.
@@ -66,31 +67,6 @@ pub fn format_rfc3339(t: u64) -> String {
     )
 }
 
-/// Percent-decodes a query value; `None` when it is not valid UTF-8 or escapes are broken.
-fn pct_decode(raw: &str) -> Option<String> {
-    let b = raw.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// What the daemon needs from the `Location` of sendAuthorizationRequestFdV.
 #[derive(Debug, PartialEq, Eq)]
 pub struct AuthorizationUrl {
@@ -116,7 +92,7 @@ pub fn parse_authorization_url(url: &str) -> Option<AuthorizationUrl> {
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
-            "state" => state = Some(pct_decode(v)?),
+            "state" => state = Some(percent_decode(v)?),
             "request_uri" => request_uri = Some(v),
             _ => {}
         }
