@@ -326,6 +326,20 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+/// Inner requests carry credentials (authorization codes, device tokens, e-mail addresses):
+/// their bytes are wiped when the request goes away.
+impl Drop for Request {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.body.zeroize();
+        for (name, value) in &mut self.headers {
+            name.zeroize();
+            value.zeroize();
+        }
+        self.path.zeroize();
+    }
+}
+
 impl Request {
     /// A request without headers and body.
     pub fn new(method: Method, path: impl Into<String>) -> Request {

@@ -190,7 +190,8 @@ impl VauClient {
         let Some(open) = guard.as_mut() else {
             return Err(BackendError::ChannelLost);
         };
-        let plain = inner.to_bytes(&self.host)?;
+        // Plaintext of requests and answers (codes, tokens, health data) is wiped after use.
+        let plain = Zeroizing::new(inner.to_bytes(&self.host)?);
         let sealed = open.channel.seal_request(&plain, &mut open.rng)?;
         let url = open.url.clone();
         let np = open.vau_np.clone();
@@ -221,7 +222,10 @@ impl VauClient {
             .map(str::to_owned);
         let body = r.bytes().await.map_err(|e| self.unreachable(e))?;
         match open.channel.open_response(ct.as_deref(), &body) {
-            Ok(plain) => Ok(parse_response(&plain, &Limits::default())?),
+            Ok(plain) => {
+                let plain = Zeroizing::new(plain);
+                Ok(parse_response(&plain, &Limits::default())?)
+            }
             Err(VauError::Restart) => {
                 tracing::info!(host = %self.host, "VAU Restart: channel dropped");
                 *guard = None;
