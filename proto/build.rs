@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "epa/desktop/v1/errors.proto",
         "epa/desktop/v1/users.proto",
         "epa/desktop/v1/epa.proto",
+        "epa/desktop/v1/documents.proto",
     ];
     let fds = protox::compile(protos, ["."])?;
     tonic_prost_build::configure()
