@@ -78,6 +78,10 @@ enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// Dokumente der ePA: auflisten, herunterladen, öffnen, hinzufügen, löschen, verbergen, als
+    /// PDF speichern / documents: list, download, open, add, delete, hide, save as PDF.
+    #[command(subcommand)]
+    Docs(cmds::docs::DocsCmd),
 }
 
 /// What every command gets: where the daemon is and how to talk to the user.
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
             Command::Device(cmd) => cmds::device::run(&ctx, cmd).await,
             Command::Logout => cmds::login::logout(&ctx).await,
             Command::State { watch } => cmds::login::state(&ctx, watch).await,
+            Command::Docs(cmd) => cmds::docs::run(&ctx, cmd).await,
         }
     });
     match result {

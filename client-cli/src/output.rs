@@ -66,6 +66,17 @@ pub fn exit_code(e: &ClientError) -> u8 {
             | Reason::DeviceRegistrationLocked
             | Reason::NoEmailAddress
             | Reason::DeviceNotFound => return exit::OTHER,
+            // Documents: what the user typed or picked is not acceptable → usage.
+            Reason::DocumentTooLarge
+            | Reason::DocumentTypeUnsupported
+            | Reason::DocumentTitleInvalid
+            | Reason::DeleteNotConfirmed => return exit::USAGE,
+            Reason::DocumentOffline => return exit::BACKEND_UNAVAILABLE,
+            Reason::DocumentNotFound
+            | Reason::UploadNotFound
+            | Reason::DocumentRejected
+            | Reason::DocumentCorrupt
+            | Reason::PdfExportFailed => return exit::OTHER,
             _ => {}
         }
     }

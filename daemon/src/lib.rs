@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod documents;
 pub mod events;
 pub mod legal;
 mod rpc;
@@ -127,6 +128,7 @@ pub struct Daemon {
     source: BackendSource,
     slot: Arc<BackendSlot>,
     epa: Arc<EpaSessions>,
+    documents: Arc<documents::Documents>,
     /// The demo sandbox child; stopped (state saved) when the daemon stops.
     sandbox: tokio::sync::Mutex<Option<DemoSandbox>>,
 }
@@ -163,6 +165,13 @@ impl Daemon {
         };
         let slot = Arc::new(BackendSlot::new());
         let epa = EpaSessions::new(Arc::clone(&slot), Arc::clone(&bus), config.epa_keepalive);
+        let documents = documents::Documents::new(
+            Arc::clone(&epa),
+            Arc::clone(&users),
+            // Default cache limit; a setting comes with the preferences UI (Config stays
+            // literal-compatible for embedders).
+            documents::DocumentsConfig::default(),
+        );
         Ok(Arc::new(Self {
             started: Instant::now(),
             environment,
@@ -172,6 +181,7 @@ impl Daemon {
             source,
             slot,
             epa,
+            documents,
             sandbox: tokio::sync::Mutex::new(None),
         }))
     }
@@ -350,6 +360,14 @@ impl Bound {
                 rpc::EpaRpc {
                     users: Arc::clone(&daemon.users),
                     epa: Arc::clone(&daemon.epa),
+                },
+                rpc::check_protocol,
+            ))
+            // Add carries up to 25 MB in 64 KiB parts (tonic's 4 MiB bounds one message).
+            .add_service(pb::documents_server::DocumentsServer::with_interceptor(
+                rpc::DocumentsRpc {
+                    users: Arc::clone(&daemon.users),
+                    documents: Arc::clone(&daemon.documents),
                 },
                 rpc::check_protocol,
             ))

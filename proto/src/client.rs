@@ -18,14 +18,18 @@ use crate::i18n::Lang;
 use crate::secret::{Password, SESSION_HEADER, SessionToken};
 use crate::transport::{self, Endpoint, TransportError};
 use crate::types::{
-    DaemonInfo, Device, EpaState, Event, Insurer, LegalText, TermsState, Unlocked, UserList,
-    UserSummary,
+    AddedDocument, DaemonInfo, Device, DocumentList, DocumentQuery, DocumentSummary, EpaState,
+    Event, Insurer, LegalText, NewDocument, TermsState, Unlocked, Upload, UserList, UserSummary,
 };
 use crate::{ClientError, PROTOCOL_HEADER, PROTOCOL_VERSION, pb};
 
 /// How long a unary call may take before the daemon counts as hung.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Transfers (up to 25 MB through the Aktensystem) may take much longer than a unary call.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Size of the upload messages `add_document` sends.
+const UPLOAD_CHUNK: usize = 64 * 1024;
 
 /// Stamps every request with our protocol version and, once unlocked, the session token.
 #[derive(Clone, Default)]
@@ -122,6 +126,11 @@ impl DaemonClient {
 
     fn epa(&self) -> pb::epa_client::EpaClient<Svc> {
         pb::epa_client::EpaClient::new(self.svc())
+    }
+
+    fn documents(&self) -> pb::documents_client::DocumentsClient<Svc> {
+        // Chunks are 64 KiB; the default 4 MiB limit only matters for a misbehaving peer.
+        pb::documents_client::DocumentsClient::new(self.svc())
     }
 
     /// The same connection, acting for the user `token` unlocked.
@@ -472,6 +481,204 @@ impl DaemonClient {
             .await
             .map_err(ClientError::from_status)?;
         Ok(())
+    }
+}
+
+/// A server-streamed transfer (a document's content or an exported PDF): the total size is
+/// known up front, so clients can draw a progress bar while pulling chunks.
+pub struct Download {
+    /// Total bytes announced by the daemon.
+    pub total_size: u64,
+    first: Option<Vec<u8>>,
+    rest: Pin<Box<dyn Stream<Item = Result<Vec<u8>, ClientError>> + Send>>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("total_size", &self.total_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Download {
+    /// The next chunk; `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        if let Some(first) = self.first.take()
+            && !first.is_empty()
+        {
+            return Ok(Some(first));
+        }
+        self.rest.next().await.transpose()
+    }
+
+    /// All remaining bytes; `progress(received, total)` after every chunk.
+    pub async fn collect(
+        mut self,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut out =
+            Vec::with_capacity(usize::try_from(self.total_size).unwrap_or(0).min(32 << 20));
+        while let Some(chunk) = self.next_chunk().await? {
+            out.extend_from_slice(&chunk);
+            progress(out.len() as u64, self.total_size);
+        }
+        Ok(out)
+    }
+}
+
+impl DaemonClient {
+    // ---- documents: every call acts for the session's local user and its ePA record ----
+
+    /// The documents table: from the cache (refreshed in the background), or fresh from the
+    /// Aktensystem with `query.refresh`.
+    pub async fn list_documents(&self, query: &DocumentQuery) -> Result<DocumentList, ClientError> {
+        let mut req = tonic::Request::new(pb::ListDocumentsRequest::from(query));
+        req.set_timeout(if query.refresh {
+            TRANSFER_TIMEOUT
+        } else {
+            CALL_TIMEOUT
+        });
+        let r = self
+            .documents()
+            .list(req)
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        Ok(r.into())
+    }
+
+    /// Starts downloading a document: its metadata now, the content via [`Download`].
+    pub async fn get_document(&self, id: &str) -> Result<(DocumentSummary, Download), ClientError> {
+        let mut req = tonic::Request::new(pb::GetDocumentRequest { id: id.to_owned() });
+        req.set_timeout(TRANSFER_TIMEOUT);
+        let mut stream = self
+            .documents()
+            .get(req)
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        let first = stream
+            .message()
+            .await
+            .map_err(ClientError::from_status)?
+            .ok_or_else(|| ClientError::Malformed("Get without chunks".into()))?;
+        let metadata = first
+            .metadata
+            .map(DocumentSummary::from)
+            .ok_or_else(|| ClientError::Malformed("Get without metadata".into()))?;
+        let rest = stream.map(|c| c.map(|c| c.data).map_err(ClientError::from_status));
+        Ok((
+            metadata,
+            Download {
+                total_size: first.total_size,
+                first: Some(first.data),
+                rest: Box::pin(rest),
+            },
+        ))
+    }
+
+    /// Uploads `content`; answers once the upload is queued durably (it survives a daemon
+    /// crash). `progress(sent, total)` is called as chunks leave.
+    pub async fn add_document(
+        &self,
+        document: &NewDocument,
+        content: Vec<u8>,
+        mut progress: impl FnMut(u64, u64) + Send + 'static,
+    ) -> Result<AddedDocument, ClientError> {
+        use pb::add_document_part::Part;
+        let total = content.len() as u64;
+        let first = pb::AddDocumentPart {
+            part: Some(Part::Metadata(pb::AddDocumentMetadata {
+                title: document.title.clone(),
+                comment: document.comment.clone(),
+                created_unix: document.created_unix.unwrap_or(0),
+                file_name: document.file_name.clone(),
+            })),
+        };
+        let chunks: Vec<Vec<u8>> = content.chunks(UPLOAD_CHUNK).map(<[u8]>::to_vec).collect();
+        let mut sent = 0u64;
+        let parts = futures_util::stream::iter(std::iter::once(first).chain(
+            chunks.into_iter().map(move |c| {
+                sent += c.len() as u64;
+                progress(sent, total);
+                pb::AddDocumentPart {
+                    part: Some(Part::Data(c)),
+                }
+            }),
+        ));
+        let mut req = tonic::Request::new(parts);
+        req.set_timeout(TRANSFER_TIMEOUT);
+        let r = self
+            .documents()
+            .add(req)
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        Ok(r.into())
+    }
+
+    /// Deletes a document from the record for good; `confirm` must be true.
+    pub async fn delete_document(&self, id: &str, confirm: bool) -> Result<(), ClientError> {
+        self.documents()
+            .delete(timed(pb::DeleteDocumentRequest {
+                id: id.to_owned(),
+                confirm,
+            }))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(())
+    }
+
+    /// Hides a document from practices (Constraint Management).
+    pub async fn hide_document(&self, id: &str) -> Result<(), ClientError> {
+        self.documents()
+            .hide(timed(pb::HideDocumentRequest { id: id.to_owned() }))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(())
+    }
+
+    pub async fn unhide_document(&self, id: &str) -> Result<(), ClientError> {
+        self.documents()
+            .unhide(timed(pb::UnhideDocumentRequest { id: id.to_owned() }))
+            .await
+            .map_err(ClientError::from_status)?;
+        Ok(())
+    }
+
+    /// One PDF of the documents `ids` (cover page first), streamed.
+    pub async fn export_pdf(&self, ids: &[String]) -> Result<Download, ClientError> {
+        let mut req = tonic::Request::new(pb::ExportPdfRequest { ids: ids.to_vec() });
+        req.set_timeout(TRANSFER_TIMEOUT);
+        let mut stream = self
+            .documents()
+            .export_pdf(req)
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        let first = stream
+            .message()
+            .await
+            .map_err(ClientError::from_status)?
+            .ok_or_else(|| ClientError::Malformed("ExportPdf without chunks".into()))?;
+        let rest = stream.map(|c| c.map(|c| c.data).map_err(ClientError::from_status));
+        Ok(Download {
+            total_size: first.total_size,
+            first: Some(first.data),
+            rest: Box::pin(rest),
+        })
+    }
+
+    /// Uploads waiting, running, failed or recently done.
+    pub async fn list_uploads(&self) -> Result<Vec<Upload>, ClientError> {
+        let r = self
+            .documents()
+            .list_uploads(timed(pb::ListUploadsRequest {}))
+            .await
+            .map_err(ClientError::from_status)?
+            .into_inner();
+        r.uploads.into_iter().map(Upload::try_from).collect()
     }
 }
 

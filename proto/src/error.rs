@@ -113,6 +113,27 @@ reasons! {
     BackendUnreachable = "BACKEND_UNREACHABLE",
     /// The backend answered with an error the daemon cannot resolve. Metadata: `error_code`.
     BackendError = "BACKEND_ERROR",
+    // ---- documents (service Documents) ----
+    /// No document with this id in the record (or it was deleted meanwhile).
+    DocumentNotFound = "DOCUMENT_NOT_FOUND",
+    /// The content exceeds the upload limit. Metadata: `max_bytes`.
+    DocumentTooLarge = "DOCUMENT_TOO_LARGE",
+    /// The content is none of PDF, JPEG, PNG, TIFF or plain text (detected from the bytes).
+    DocumentTypeUnsupported = "DOCUMENT_TYPE_UNSUPPORTED",
+    /// A title must have 1–128 characters without control characters.
+    DocumentTitleInvalid = "DOCUMENT_TITLE_INVALID",
+    /// Deleting is final and needs `confirm`.
+    DeleteNotConfirmed = "DELETE_NOT_CONFIRMED",
+    /// The Aktensystem refused the document. Metadata: `error_code` (the registry's code).
+    DocumentRejected = "DOCUMENT_REJECTED",
+    /// The document is not in the local cache and the Aktensystem cannot be reached.
+    DocumentOffline = "DOCUMENT_OFFLINE",
+    /// The downloaded content does not match the size or hash of its metadata.
+    DocumentCorrupt = "DOCUMENT_CORRUPT",
+    /// No upload with this id in the queue.
+    UploadNotFound = "UPLOAD_NOT_FOUND",
+    /// Creating the PDF failed. Metadata: `problem`.
+    PdfExportFailed = "PDF_EXPORT_FAILED",
 }
 
 impl fmt::Display for Reason {

@@ -13,7 +13,7 @@ pub mod secret;
 pub mod transport;
 pub mod types;
 
-pub use client::DaemonClient;
+pub use client::{DaemonClient, Download};
 pub use error::{ClientError, ErrorCategory, Reason};
 pub use secret::{Password, SessionToken};
 pub use transport::Endpoint;

@@ -672,6 +672,338 @@ impl From<&Device> for pb::Device {
     }
 }
 
+// ---- documents (service Documents) ----
+
+/// A column of the documents table ("Typ, Titel, Autor, Zugriffe, Erstelldatum").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortColumn {
+    #[default]
+    Created,
+    Title,
+    Author,
+    Type,
+    Accesses,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 5] = [
+        Self::Created,
+        Self::Title,
+        Self::Author,
+        Self::Type,
+        Self::Accesses,
+    ];
+
+    /// The name used by `--sort` and `--json` (`created`, `title`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Title => "title",
+            Self::Author => "author",
+            Self::Type => "type",
+            Self::Accesses => "accesses",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Unknown numbers (a newer client) fall back to the default column.
+    pub fn from_pb(v: i32) -> Self {
+        use pb::DocumentSortColumn as P;
+        match P::try_from(v).unwrap_or(P::Unspecified) {
+            P::Unspecified | P::Created => Self::Created,
+            P::Title => Self::Title,
+            P::Author => Self::Author,
+            P::Type => Self::Type,
+            P::Accesses => Self::Accesses,
+        }
+    }
+
+    pub fn to_pb(self) -> pb::DocumentSortColumn {
+        use pb::DocumentSortColumn as P;
+        match self {
+            Self::Created => P::Created,
+            Self::Title => P::Title,
+            Self::Author => P::Author,
+            Self::Type => P::Type,
+            Self::Accesses => P::Accesses,
+        }
+    }
+}
+
+/// What `Documents.List` is asked: search, filters, sort, page. The default is the table's
+/// initial view: everything, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentQuery {
+    /// Case-insensitive substring of title or author.
+    pub query: String,
+    /// Case-insensitive substring of the author only.
+    pub author: String,
+    pub mime_types: Vec<String>,
+    /// `patient` (uploaded by the insurant) or `reports` (by practices, hospitals, …).
+    pub categories: Vec<String>,
+    pub class_codes: Vec<String>,
+    pub created_from_unix: Option<u64>,
+    pub created_to_unix: Option<u64>,
+    pub sort: SortColumn,
+    pub descending: bool,
+    pub offset: u32,
+    /// `None` = all.
+    pub limit: Option<u32>,
+    /// Ask the Aktensystem before answering (else the cache answers; it refreshes by itself).
+    pub refresh: bool,
+}
+
+impl Default for DocumentQuery {
+    fn default() -> Self {
+        Self {
+            query: String::new(),
+            author: String::new(),
+            mime_types: Vec::new(),
+            categories: Vec::new(),
+            class_codes: Vec::new(),
+            created_from_unix: None,
+            created_to_unix: None,
+            sort: SortColumn::Created,
+            descending: true,
+            offset: 0,
+            limit: None,
+            refresh: false,
+        }
+    }
+}
+
+impl From<&DocumentQuery> for pb::ListDocumentsRequest {
+    fn from(q: &DocumentQuery) -> Self {
+        Self {
+            query: q.query.clone(),
+            author: q.author.clone(),
+            mime_types: q.mime_types.clone(),
+            categories: q.categories.clone(),
+            class_codes: q.class_codes.clone(),
+            created_from_unix: q.created_from_unix.unwrap_or(0),
+            created_to_unix: q.created_to_unix.unwrap_or(0),
+            sort: q.sort.to_pb().into(),
+            descending: q.descending,
+            offset: q.offset,
+            limit: q.limit.unwrap_or(0),
+            refresh: q.refresh,
+        }
+    }
+}
+
+impl From<pb::ListDocumentsRequest> for DocumentQuery {
+    fn from(r: pb::ListDocumentsRequest) -> Self {
+        Self {
+            query: r.query,
+            author: r.author,
+            mime_types: r.mime_types,
+            categories: r.categories,
+            class_codes: r.class_codes,
+            created_from_unix: Some(r.created_from_unix).filter(|t| *t != 0),
+            created_to_unix: Some(r.created_to_unix).filter(|t| *t != 0),
+            sort: SortColumn::from_pb(r.sort),
+            descending: r.descending,
+            offset: r.offset,
+            limit: Some(r.limit).filter(|l| *l != 0),
+            refresh: r.refresh,
+        }
+    }
+}
+
+/// One row of the documents table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentSummary {
+    /// The XDS uniqueId; the id for get/delete/hide.
+    pub id: String,
+    pub title: String,
+    /// The author's name; for the insurant's own uploads see `by_me` ("von mir").
+    pub author: String,
+    pub by_me: bool,
+    pub mime_type: String,
+    pub category: String,
+    pub class_code: String,
+    pub class_display: String,
+    pub created_unix: u64,
+    pub size: u64,
+    /// Reads by others (practices) from the audit log ("Zugriffe").
+    pub accesses: u32,
+    pub hidden: bool,
+    pub comment: String,
+    /// The content is on this PC (openable offline).
+    pub cached: bool,
+}
+
+impl From<pb::DocumentSummary> for DocumentSummary {
+    fn from(d: pb::DocumentSummary) -> Self {
+        Self {
+            id: d.id,
+            title: d.title,
+            author: d.author,
+            by_me: d.by_me,
+            mime_type: d.mime_type,
+            category: d.category,
+            class_code: d.class_code,
+            class_display: d.class_display,
+            created_unix: d.created_unix,
+            size: d.size,
+            accesses: d.accesses,
+            hidden: d.hidden,
+            comment: d.comment,
+            cached: d.cached,
+        }
+    }
+}
+
+impl From<&DocumentSummary> for pb::DocumentSummary {
+    fn from(d: &DocumentSummary) -> Self {
+        Self {
+            id: d.id.clone(),
+            title: d.title.clone(),
+            author: d.author.clone(),
+            by_me: d.by_me,
+            mime_type: d.mime_type.clone(),
+            category: d.category.clone(),
+            class_code: d.class_code.clone(),
+            class_display: d.class_display.clone(),
+            created_unix: d.created_unix,
+            size: d.size,
+            accesses: d.accesses,
+            hidden: d.hidden,
+            comment: d.comment.clone(),
+            cached: d.cached,
+        }
+    }
+}
+
+/// The answer of `Documents.List`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentList {
+    /// The requested page.
+    pub documents: Vec<DocumentSummary>,
+    /// Matches before paging.
+    pub total_matching: u32,
+    /// When the cache last matched the Aktensystem; `None` = never.
+    pub synced_unix: Option<u64>,
+    /// The Aktensystem could not be reached; this is the cache's view.
+    pub offline: bool,
+}
+
+impl From<pb::ListDocumentsResponse> for DocumentList {
+    fn from(r: pb::ListDocumentsResponse) -> Self {
+        Self {
+            documents: r.documents.into_iter().map(DocumentSummary::from).collect(),
+            total_matching: r.total_matching,
+            synced_unix: Some(r.synced_unix).filter(|t| *t != 0),
+            offline: r.offline,
+        }
+    }
+}
+
+/// What `Documents.Add` needs besides the content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewDocument {
+    pub title: String,
+    pub comment: String,
+    /// `None` = now.
+    pub created_unix: Option<u64>,
+    /// The original file name, only as a hint (never used as a path by the daemon).
+    pub file_name: String,
+}
+
+/// The answer of `Documents.Add`: the upload is queued durably.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedDocument {
+    /// The upload's id, also the document's id once uploaded.
+    pub upload_id: String,
+    pub detected_mime_type: String,
+    /// E.g. "PDF ist nicht PDF/A"; the upload goes ahead anyway.
+    pub hints: Vec<String>,
+    /// Set when the upload already completed within the call.
+    pub document: Option<DocumentSummary>,
+}
+
+impl From<pb::AddDocumentResponse> for AddedDocument {
+    fn from(r: pb::AddDocumentResponse) -> Self {
+        Self {
+            upload_id: r.upload_id,
+            detected_mime_type: r.detected_mime_type,
+            hints: r.hints,
+            document: r.document.map(DocumentSummary::from),
+        }
+    }
+}
+
+/// Where a queued upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadStatus {
+    Queued,
+    Uploading,
+    Failed,
+    Done,
+}
+
+impl UploadStatus {
+    pub const ALL: [UploadStatus; 4] = [Self::Queued, Self::Uploading, Self::Failed, Self::Done];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Uploading => "uploading",
+            Self::Failed => "failed",
+            Self::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// One entry of the upload queue (`Documents.ListUploads`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub upload_id: String,
+    pub title: String,
+    pub status: UploadStatus,
+    /// A stable reason (e.g. `DOCUMENT_REJECTED`) when `status` is `failed`, or the last
+    /// retryable problem while queued.
+    pub error_reason: Option<String>,
+    pub size: u64,
+}
+
+impl TryFrom<pb::Upload> for Upload {
+    type Error = ClientError;
+
+    fn try_from(u: pb::Upload) -> Result<Self, ClientError> {
+        Ok(Self {
+            status: UploadStatus::parse(&u.status).ok_or_else(|| {
+                ClientError::Malformed(format!("unknown upload status {:?}", u.status))
+            })?,
+            upload_id: u.upload_id,
+            title: u.title,
+            error_reason: non_empty(u.error_reason),
+            size: u.size,
+        })
+    }
+}
+
+impl From<&Upload> for pb::Upload {
+    fn from(u: &Upload) -> Self {
+        Self {
+            upload_id: u.upload_id.clone(),
+            title: u.title.clone(),
+            status: u.status.as_str().to_owned(),
+            error_reason: u.error_reason.clone().unwrap_or_default(),
+            size: u.size,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -778,6 +1110,43 @@ mod tests {
             kind: Some(pb::watch_event::Kind::Delta(pb::Delta { change: None })),
         };
         assert!(matches!(Event::try_from(e), Err(ClientError::Malformed(_))));
+    }
+
+    #[test]
+    fn document_query_round_trips_and_defaults_to_newest_first() {
+        let d = DocumentQuery::default();
+        assert!(d.descending);
+        assert_eq!(d.sort, SortColumn::Created);
+        let q = DocumentQuery {
+            query: "röntgen".into(),
+            author: "Dr".into(),
+            mime_types: vec!["image/jpeg".into()],
+            categories: vec!["reports".into()],
+            class_codes: vec!["BIL".into()],
+            created_from_unix: Some(5),
+            created_to_unix: Some(9),
+            sort: SortColumn::Accesses,
+            descending: false,
+            offset: 2,
+            limit: Some(3),
+            refresh: true,
+        };
+        assert_eq!(DocumentQuery::from(pb::ListDocumentsRequest::from(&q)), q);
+        for c in SortColumn::ALL {
+            assert_eq!(SortColumn::parse(c.as_str()), Some(c));
+            assert_eq!(SortColumn::from_pb(c.to_pb().into()), c);
+        }
+        assert_eq!(SortColumn::from_pb(99), SortColumn::Created);
+        for s in UploadStatus::ALL {
+            let u = Upload {
+                upload_id: "2.25.1".into(),
+                title: "t".into(),
+                status: s,
+                error_reason: None,
+                size: 1,
+            };
+            assert_eq!(Upload::try_from(pb::Upload::from(&u)).ok(), Some(u));
+        }
     }
 
     #[test]

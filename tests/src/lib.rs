@@ -459,3 +459,183 @@ pub async fn start_sandbox() -> epa_sandbox::server::Sandbox {
     .await
     .expect("sandbox start")
 }
+
+// ---- the ePA login through the real `epa` CLI (shared by the CLI suites) ----
+
+/// `epa --json ARGS`, which must succeed; its JSON.
+pub fn cli_ok_json(env: &TestEnv, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = env.run_epa(&all);
+    assert!(
+        out.status.success(),
+        "epa {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out)
+}
+
+/// The demo environment's info from `epa --json status` (waits for the sandbox).
+pub fn cli_environment(env: &TestEnv, d: &TestDaemon) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = cli_ok_json(env, &["status"]);
+        let info = &v["daemon"]["environment_info"];
+        if let Some(p) = info["problem"].as_str() {
+            panic!("the demo environment did not start: {p}\n{}", d.log());
+        }
+        if info["ident_app"].is_string() {
+            return info.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no environment_info: {v}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One HTTPS request to a sandbox API, trusting the sandbox CA of `info`.
+pub async fn cli_sandbox_https(
+    info: &serde_json::Value,
+    url: &str,
+    request: epa_protocol::http::Request,
+) -> epa_protocol::http::Response {
+    let ca = fs::read_to_string(info["ca_cert"].as_str().unwrap()).unwrap();
+    epa_sandbox::control::https_request(url, request, &ca)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+/// Plays the phone: approves `authorization_url` for `kvnr`; the deep link.
+pub async fn cli_approve(info: &serde_json::Value, authorization_url: &str, kvnr: &str) -> String {
+    let person = info["demo_insurants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kvnr"] == kvnr)
+        .unwrap_or_else(|| panic!("{kvnr} is no demo insurant: {info}"))
+        .clone();
+    let body = serde_json::json!({
+        "authorization_url": authorization_url,
+        "kvnr": kvnr,
+        "gesundheitsid_code": person["gesundheitsid_code"],
+    });
+    let url = format!(
+        "{}/approve",
+        info["ident_app"].as_str().unwrap().trim_end_matches('/')
+    );
+    let r = cli_sandbox_https(
+        info,
+        &url,
+        epa_protocol::http::Request::post("/", "application/json", body.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    v["redirect_uri"].as_str().unwrap().to_owned()
+}
+
+/// The newest confirmation code mailed to `kvnr` (waits for the mail a little).
+pub async fn cli_mailed_code(info: &serde_json::Value, kvnr: &str) -> String {
+    let to = info["demo_insurants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kvnr"] == kvnr)
+        .and_then(|i| i["email"].as_str())
+        .unwrap()
+        .to_owned();
+    let url = format!(
+        "{}/messages?to={}",
+        info["mail_api"].as_str().unwrap().trim_end_matches('/'),
+        to.replace('@', "%40")
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = cli_sandbox_https(info, &url, epa_protocol::http::Request::get("/")).await;
+        let mails: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let code = mails.as_array().and_then(|m| m.first()).and_then(|m| {
+            let text = m["text"].as_str()?;
+            let at = text.find("Bestätigungscode: ")? + "Bestätigungscode: ".len();
+            text.get(at..at + 6).map(str::to_owned)
+        });
+        if let Some(c) = code {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "no code mailed to {to}: {mails}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A local user `name` (created, logged in, terms accepted) whose ePA session for `kvnr` at
+/// `insurer` is LOGGED_IN — all through the CLI. Returns the environment info.
+pub async fn cli_logged_in(
+    env: &TestEnv,
+    d: &TestDaemon,
+    name: &str,
+    password: &str,
+    insurer: &str,
+    kvnr: &str,
+) -> serde_json::Value {
+    let info = cli_environment(env, d);
+    for cmd in ["create", "login"] {
+        let out = run_epa_stdin(
+            env,
+            &["user", cmd, name, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    cli_ok_json(env, &["user", "terms", "--accept"]);
+    cli_ok_json(
+        env,
+        &["epa", "connect", "--insurer", insurer, "--kvnr", kvnr],
+    );
+    let s = cli_ok_json(env, &["login", "--no-wait"]);
+    let url = s["login"]["authorization_url"].as_str().unwrap().to_owned();
+    let redirect = cli_approve(&info, &url, kvnr).await;
+    let mut s = cli_ok_json(env, &["open-url", &redirect]);
+    if s["phase"] == "DEVICE_CODE_SENT" {
+        let code = cli_mailed_code(&info, kvnr).await;
+        let out = run_epa_stdin(
+            env,
+            &["--json", "device", "confirm", "--code-stdin"],
+            &format!("{code}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        s = json(&out);
+    }
+    if s["phase"] == "RELOGIN_REQUIRED" {
+        let relogin_url = s["login"]["authorization_url"].as_str().unwrap().to_owned();
+        let mut login = env
+            .epa()
+            .args(["--json", "login", "--timeout", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let redirect = cli_approve(&info, &relogin_url, kvnr).await;
+        if s["login"]["completes_without_browser"] != true {
+            let _ = env.run_epa(&["--json", "open-url", &redirect]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while login.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "epa login did not finish");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let s = cli_ok_json(env, &["state"]);
+    assert_eq!(s["phase"], "LOGGED_IN", "{s}\n{}", d.log());
+    info
+}

@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod device;
+pub mod docs;
 pub mod epa;
 pub mod login;
 pub mod session;

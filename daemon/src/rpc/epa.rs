@@ -23,7 +23,7 @@ fn meta<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> 
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-fn map_error(e: SessionError) -> Status {
+pub(super) fn map_error(e: SessionError) -> Status {
     use SessionError as E;
     let msg = e.to_string();
     match e {
@@ -135,7 +135,7 @@ fn map_error(e: SessionError) -> Status {
     }
 }
 
-fn locked() -> Status {
+pub(super) fn locked() -> Status {
     status(
         Code::Unauthenticated,
         Reason::Locked,

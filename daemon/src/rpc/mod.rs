@@ -10,8 +10,10 @@ use tonic::{Request, Response, Status};
 
 use crate::Daemon;
 
+mod documents;
 mod epa;
 mod users;
+pub use documents::DocumentsRpc;
 pub use epa::EpaRpc;
 pub use users::UsersRpc;
 

@@ -608,6 +608,57 @@ impl EpaSessions {
         r
     }
 
+    // ---- record services for other modules (documents) ---------------------------------------
+
+    /// The KVNR of the user's record profile, read from the vault (works offline and logged
+    /// out: the documents cache is keyed by it).
+    pub fn profile_kvnr(&self, s: &Session) -> Result<Option<String>> {
+        let p: Option<Profile> = s.vault.get_json(PROFILE_KEY)?;
+        Ok(p.map(|p| p.kvnr))
+    }
+
+    /// The logged-in record: KVNR and the insurant's display name (for upload metadata).
+    pub async fn logged_in_record(&self, s: &Session) -> Result<(String, Option<String>)> {
+        let u = self.entry(s)?;
+        let j = u.journey.lock().await;
+        if !matches!(j.phase, Phase::LoggedIn) {
+            return Err(j.not_logged_in());
+        }
+        let kvnr = j
+            .profile
+            .as_ref()
+            .map(|p| p.kvnr.clone())
+            .ok_or(SessionError::NoProfile)?;
+        Ok((kvnr, j.display_name.clone()))
+    }
+
+    /// An inner request on the logged-in user's channel for the record's services (XDS,
+    /// Constraint Management, Audit): needs a full session, adds `x-useragent` and
+    /// `x-insurantid`, and loses the session like every other call. Returns the KVNR the
+    /// request went to, so that callers file the answer under the right record.
+    pub async fn send_record_request(
+        &self,
+        s: &Session,
+        req: Request,
+    ) -> Result<(Response, String)> {
+        let u = self.entry(s)?;
+        let mut j = u.journey.lock().await;
+        if !matches!(j.phase, Phase::LoggedIn) {
+            return Err(j.not_logged_in());
+        }
+        let kvnr = j
+            .profile
+            .as_ref()
+            .map(|p| p.kvnr.clone())
+            .ok_or(SessionError::NoProfile)?;
+        let before = j.external_phase();
+        let r = self
+            .call(&mut j, req.header("x-insurantid", kvnr.as_str()))
+            .await;
+        self.commit(&u, before, &j);
+        r.map(|resp| (resp, kvnr))
+    }
+
     // ---- the steps ----------------------------------------------------------------------------
 
     /// Locates the record, opens a fresh channel and asks for the IDP's authorization URL.
