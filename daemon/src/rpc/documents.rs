@@ -5,13 +5,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use epa_ipc::error::{status, status_with};
-use epa_ipc::secret::SESSION_HEADER;
 use epa_ipc::types::{DocumentQuery, NewDocument};
 use epa_ipc::{Reason, pb};
 use futures_util::{Stream, StreamExt};
 use tonic::{Code, Request, Response, Status, Streaming};
 
-use super::epa::{locked, map_error as map_session_error};
+use super::epa::map_error as map_session_error;
 use crate::documents::{CHUNK, Documents, DocumentsError, detect};
 use crate::store::StoreError;
 use crate::users::{Session, Users};
@@ -77,12 +76,7 @@ fn map_error(e: DocumentsError) -> Status {
 
 impl DocumentsRpc {
     fn session<T>(&self, req: &Request<T>) -> Result<Session, Status> {
-        let token = req
-            .metadata()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(locked)?;
-        self.users.session(token).map_err(|_| locked())
+        super::users::session_of(&self.users, req)
     }
 }
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use epa_ipc::error::{status, status_with};
-use epa_ipc::secret::SESSION_HEADER;
 use epa_ipc::types::EpaState;
 use epa_ipc::{Reason, pb};
 use tonic::{Code, Request, Response, Status};
@@ -135,22 +134,9 @@ pub(super) fn map_error(e: SessionError) -> Status {
     }
 }
 
-pub(super) fn locked() -> Status {
-    status(
-        Code::Unauthenticated,
-        Reason::Locked,
-        "no valid local session: unlock the user first",
-    )
-}
-
 impl EpaRpc {
     fn session<T>(&self, req: &Request<T>) -> Result<Session, Status> {
-        let token = req
-            .metadata()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(locked)?;
-        self.users.session(token).map_err(|_| locked())
+        super::users::session_of(&self.users, req)
     }
 }
 

@@ -95,9 +95,14 @@ fn token<T>(req: &Request<T>) -> Result<&str, Status> {
         .ok_or_else(|| map_error(UsersError::Locked))
 }
 
+/// The local session a request's token names (every service but Daemon needs one).
+pub(super) fn session_of<T>(users: &Users, req: &Request<T>) -> Result<Session, Status> {
+    users.session(token(req)?).map_err(map_error)
+}
+
 impl UsersRpc {
     fn session<T>(&self, req: &Request<T>) -> Result<Session, Status> {
-        self.0.session(token(req)?).map_err(map_error)
+        session_of(&self.0, req)
     }
 }
 
