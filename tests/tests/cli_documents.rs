@@ -38,6 +38,20 @@ fn fails(env: &TestEnv, args: &[&str], exit: i32, code: &str) {
     assert_eq!(json(&out)["error"]["code"], code, "{}", show(&out));
 }
 
+/// Pages a document takes in an export: a PDF its own pages, an image one page, plain text
+/// 54 lines a page (A4, 20 mm margins, 13 pt leading under the page header).
+fn expected_pages(mime_type: &str, bytes: &[u8]) -> usize {
+    match mime_type {
+        "application/pdf" => lopdf::Document::load_mem(bytes).unwrap().get_pages().len(),
+        "text/plain" => String::from_utf8_lossy(bytes)
+            .lines()
+            .count()
+            .div_ceil(54)
+            .max(1),
+        _ => 1,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_through_the_cli() {
     let env = TestEnv::new();
@@ -182,6 +196,35 @@ async fn documents_through_the_cli() {
     );
     let bytes = std::fs::read(&pdf).unwrap();
     assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    // Cover + the pages of each document, and both titles on the cover.
+    let seeded_file = target.path().join("seeded.bin");
+    cli_ok_json(
+        &env,
+        &[
+            "docs",
+            "get",
+            seeded_id,
+            "-o",
+            seeded_file.to_str().unwrap(),
+        ],
+    );
+    let seeded_pages = expected_pages(
+        seeded[0]["mime_type"].as_str().unwrap(),
+        &std::fs::read(&seeded_file).unwrap(),
+    );
+    let text_pages = expected_pages("text/plain", content.as_bytes());
+    let exported = lopdf::Document::load_mem(&bytes).unwrap();
+    assert_eq!(
+        exported.get_pages().len(),
+        1 + seeded_pages + text_pages,
+        "cover + {seeded_pages} + {text_pages} pages"
+    );
+    let cover = exported.extract_text(&[1]).unwrap();
+    let seeded_title = seeded[0]["title"].as_str().unwrap();
+    assert!(
+        cover.contains(seeded_title) && cover.contains("Notiz Blutdruck"),
+        "titles not on the cover: {cover}"
+    );
     fails(
         &env,
         &["docs", "export-pdf", &id, "-o", pdf.to_str().unwrap()],

@@ -453,3 +453,124 @@ async fn a_crash_during_an_upload_leaves_exactly_one_copy() {
     .await;
     assert_eq!(all.len(), 1, "{all:?}");
 }
+
+/// Blob files (sealed values over 64 KiB) under `dir` whose size fits a sealed `len` bytes.
+fn blobs_sealing(dir: &Path, len: usize) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    files(dir, &mut all);
+    all.into_iter()
+        .filter(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|n| n == "blobs")
+        })
+        .filter(|p| {
+            let n = std::fs::metadata(p).unwrap().len() as usize;
+            n > len && n <= len + 256
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_cache_entry_is_dropped_and_fetched_again() {
+    let env = TestEnv::new();
+    let mut d = daemon(&env).await;
+    let c = user_client(&env, "maria", PASSWORD).await;
+    let demo = Demo::of(&c).await;
+    login(&c, &demo).await;
+    let seeded = list(&c, DocumentQuery::default()).await;
+    let pdf = seeded
+        .iter()
+        .find(|d| d.title == "Demo PDF")
+        .unwrap()
+        .clone();
+
+    // A content over 64 KiB lands in a blob file of its own; a seeded one stays inline.
+    let content = "Puls 62, Blutdruck 118/76, Gewicht 71 kg\n"
+        .repeat(4000)
+        .into_bytes();
+    assert!(content.len() > 64 * 1024);
+    let added = c
+        .add_document(
+            &NewDocument {
+                title: "Messwerte Februar".into(),
+                ..Default::default()
+            },
+            content.clone(),
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+    let mine = wait_uploaded(&c, &added.upload_id).await;
+    let (_, dl) = c.get_document(&mine.id).await.unwrap();
+    assert!(dl.collect(|_, _| {}).await.unwrap() == content);
+    let (_, dl) = c.get_document(&pdf.id).await.unwrap();
+    let pdf_bytes = dl.collect(|_, _| {}).await.unwrap();
+    let before = c.list_documents(&DocumentQuery::default()).await.unwrap();
+    assert!(
+        before
+            .documents
+            .iter()
+            .filter(|x| x.id == mine.id || x.id == pdf.id)
+            .all(|x| x.cached),
+        "{before:?}"
+    );
+
+    // Stop the daemon, flip one byte of the cached content on disk.
+    let status = d.terminate();
+    assert!(status.success(), "{status}\n{}", d.log());
+    // The sandbox child saves and exits when its stdin closes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let blobs = blobs_sealing(&env.data_dir, content.len());
+    assert_eq!(
+        blobs.len(),
+        1,
+        "one blob holds the cached content: {blobs:?}"
+    );
+    let mut raw = std::fs::read(&blobs[0]).unwrap();
+    let mid = raw.len() / 2;
+    raw[mid] ^= 0x01;
+    std::fs::write(&blobs[0], &raw).unwrap();
+
+    // Restarted and logged in again: the damaged entry is dropped and fetched again.
+    let d = daemon(&env).await;
+    let c = user_client(&env, "maria", PASSWORD).await;
+    let demo = Demo::of(&c).await;
+    login(&c, &demo).await;
+    let (meta, dl) = c.get_document(&mine.id).await.unwrap_or_else(|e| {
+        panic!("get after tampering: {e}\n{}", d.log());
+    });
+    assert_eq!(meta.id, mine.id);
+    assert!(
+        dl.collect(|_, _| {}).await.unwrap() == content,
+        "refetched bytes differ"
+    );
+    assert!(
+        d.log().contains("integrity check"),
+        "the damage was noticed:\n{}",
+        d.log()
+    );
+
+    // Nothing else is affected: the same list, the other cached content still served, and the
+    // refetched content is cached again (served while the Aktensystem is unreachable).
+    let after = c.list_documents(&DocumentQuery::default()).await.unwrap();
+    assert_eq!(titles(&after.documents), titles(&before.documents));
+    assert!(
+        after
+            .documents
+            .iter()
+            .filter(|x| x.id == mine.id || x.id == pdf.id)
+            .all(|x| x.cached),
+        "{after:?}"
+    );
+    demo.faults(serde_json::json!({ "errors": [{ "prefix": "/epa/xds-document" }] }))
+        .await;
+    let (_, dl) = c.get_document(&mine.id).await.unwrap();
+    assert!(dl.collect(|_, _| {}).await.unwrap() == content);
+    let (_, dl) = c.get_document(&pdf.id).await.unwrap();
+    assert_eq!(dl.collect(|_, _| {}).await.unwrap(), pdf_bytes);
+    demo.faults(serde_json::json!({ "errors": [] })).await;
+    assert_eq!(blobs_sealing(&env.data_dir, content.len()).len(), 1);
+    assert!(!blobs[0].exists(), "the tampered blob is gone");
+}

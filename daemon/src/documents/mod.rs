@@ -521,17 +521,18 @@ impl Documents {
             Ok(Some(b)) if verify(&entry, &b) => Some(b),
             Ok(Some(_)) => {
                 tracing::warn!("a cached document no longer matches its hash; fetching it again");
-                s.vault.remove(&key)?;
+                self.forget_content(s, id).await?;
                 None
             }
             Ok(None) => None,
             Err(StoreError::Damaged { .. }) => {
                 tracing::warn!("a cached document failed its integrity check; fetching it again");
-                s.vault.remove(&key)?;
+                self.forget_content(s, id).await?;
                 None
             }
             Err(e) => return Err(e.into()),
         };
+        let from_cache = cached.is_some();
         let bytes = match cached {
             Some(b) => b,
             None => {
@@ -550,9 +551,9 @@ impl Documents {
         let summary = self
             .with_state(s, |st| {
                 let size = bytes.len() as u64;
-                let fresh = !st.lru.items.contains_key(id);
                 if size <= limit {
-                    if fresh {
+                    // Also after a damaged entry was dropped: the LRU may still name it.
+                    if !from_cache {
                         vault.put(&content_key(&st.kvnr, id), &bytes)?;
                     }
                     st.lru.touch(id, size);
@@ -565,6 +566,20 @@ impl Documents {
             })
             .await?;
         Ok((summary, bytes))
+    }
+
+    /// Drops a cached content that cannot be used (damaged or no longer matching its entry), and
+    /// its LRU entry, so that it is neither served nor listed as cached until fetched again.
+    async fn forget_content(&self, s: &Session, id: &str) -> Result<()> {
+        let vault = Arc::clone(&s.vault);
+        self.with_state(s, |st| {
+            vault.remove(&content_key(&st.kvnr, id))?;
+            if st.lru.items.remove(id).is_some() {
+                vault.put_json(&lru_key(&st.kvnr), &st.lru, true)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn retrieve(&self, s: &Session, e: &CachedEntry) -> Result<Zeroizing<Vec<u8>>> {

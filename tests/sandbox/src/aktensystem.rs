@@ -31,6 +31,9 @@ use crate::services::{Record, RecordServices};
 const KEY_RENEWAL_S: u64 = 12 * 3600;
 const KEY_LIFETIME_S: u64 = 7 * 24 * 3600;
 const CDV: u64 = 1;
+/// Largest outer request body: the repository's document limit, base64-sized, plus framing.
+const OUTER_BODY_LIMIT: usize =
+    (crate::xds::DEFAULT_MAX_DOCUMENT_BYTES as usize) / 3 * 4 + 4 * 1024 * 1024;
 
 /// Faults a test can switch on.
 #[derive(Debug, Default)]
@@ -197,6 +200,9 @@ impl Aktensystem {
             .route("/VAU", post(m1))
             .route("/VAU/{*cid}", post(on_cid))
             .route("/{certdata}", get(cert_data))
+            // axum's default (2 MB) would refuse sealed ITI-41 uploads long before the
+            // repository's own document limit: allow that limit with room for base64 and framing.
+            .layer(axum::extract::DefaultBodyLimit::max(OUTER_BODY_LIMIT))
             .with_state(Arc::clone(self));
         info::router(Arc::clone(self)).merge(vau)
     }
