@@ -124,14 +124,12 @@ pub fn parse_content_type(s: &str) -> Result<ContentType, XdsError> {
     })
 }
 
+/// Boundary search over whole documents (25 MB and more): memmem, not a byte-by-byte compare.
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memchr::memmem::find(&hay[from..], needle).map(|p| p + from)
 }
 
 /// The boundary rules of RFC 2046 §5.1.1: 1..70 characters of a restricted set.
