@@ -497,6 +497,16 @@ pub fn cli_environment(env: &TestEnv, d: &TestDaemon) -> serde_json::Value {
     }
 }
 
+/// A demo insurant of the environment info, by KVNR.
+pub fn cli_insurant<'a>(info: &'a serde_json::Value, kvnr: &str) -> &'a serde_json::Value {
+    info["demo_insurants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kvnr"] == kvnr)
+        .unwrap_or_else(|| panic!("{kvnr} is no demo insurant: {info}"))
+}
+
 /// One HTTPS request to a sandbox API, trusting the sandbox CA of `info`.
 pub async fn cli_sandbox_https(
     info: &serde_json::Value,
@@ -511,13 +521,7 @@ pub async fn cli_sandbox_https(
 
 /// Plays the phone: approves `authorization_url` for `kvnr`; the deep link.
 pub async fn cli_approve(info: &serde_json::Value, authorization_url: &str, kvnr: &str) -> String {
-    let person = info["demo_insurants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["kvnr"] == kvnr)
-        .unwrap_or_else(|| panic!("{kvnr} is no demo insurant: {info}"))
-        .clone();
+    let person = cli_insurant(info, kvnr);
     let body = serde_json::json!({
         "authorization_url": authorization_url,
         "kvnr": kvnr,
@@ -538,14 +542,10 @@ pub async fn cli_approve(info: &serde_json::Value, authorization_url: &str, kvnr
     v["redirect_uri"].as_str().unwrap().to_owned()
 }
 
-/// The newest confirmation code mailed to `kvnr` (waits for the mail a little).
-pub async fn cli_mailed_code(info: &serde_json::Value, kvnr: &str) -> String {
-    let to = info["demo_insurants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["kvnr"] == kvnr)
-        .and_then(|i| i["email"].as_str())
+/// The newest confirmation code mailed to `kvnr` other than `not` (waits for the mail a little).
+pub async fn cli_mailed_code(info: &serde_json::Value, kvnr: &str, not: Option<&str>) -> String {
+    let to = cli_insurant(info, kvnr)["email"]
+        .as_str()
         .unwrap()
         .to_owned();
     let url = format!(
@@ -556,13 +556,15 @@ pub async fn cli_mailed_code(info: &serde_json::Value, kvnr: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = cli_sandbox_https(info, &url, epa_protocol::http::Request::get("/")).await;
-        let mails: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let mails: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         let code = mails.as_array().and_then(|m| m.first()).and_then(|m| {
             let text = m["text"].as_str()?;
             let at = text.find("Bestätigungscode: ")? + "Bestätigungscode: ".len();
             text.get(at..at + 6).map(str::to_owned)
         });
-        if let Some(c) = code {
+        if let Some(c) = code.filter(|c| Some(c.as_str()) != not) {
+            assert!(c.bytes().all(|b| b.is_ascii_digit()), "{c}");
             return c;
         }
         assert!(Instant::now() < deadline, "no code mailed to {to}: {mails}");
@@ -603,7 +605,7 @@ pub async fn cli_logged_in(
     let redirect = cli_approve(&info, &url, kvnr).await;
     let mut s = cli_ok_json(env, &["open-url", &redirect]);
     if s["phase"] == "DEVICE_CODE_SENT" {
-        let code = cli_mailed_code(&info, kvnr).await;
+        let code = cli_mailed_code(&info, kvnr, None).await;
         let out = run_epa_stdin(
             env,
             &["--json", "device", "confirm", "--code-stdin"],

@@ -9,7 +9,10 @@ use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use epa_tests::{TestDaemon, TestEnv, json, keys, run_epa_stdin};
+use epa_tests::{
+    TestDaemon, TestEnv, cli_approve, cli_environment, cli_insurant, cli_mailed_code, cli_ok_json,
+    json, keys, run_epa_stdin,
+};
 use serde_json::Value;
 
 const PASSWORD: &str = "Kastanienbaum im Mai";
@@ -31,15 +34,6 @@ fn show(o: &Output) -> String {
         stdout(o),
         stderr(o)
     )
-}
-
-/// `epa --json ARGS`, which must succeed; its JSON document.
-fn ok_json(env: &TestEnv, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = env.run_epa(&all);
-    assert!(out.status.success(), "epa {args:?}: {}", show(&out));
-    json(&out)
 }
 
 /// `epa --json ARGS`, which must fail with `exit` and `code`; the error object.
@@ -68,36 +62,6 @@ fn lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
-/// The daemon's environment info, once the demo sandbox is up.
-fn environment(env: &TestEnv, d: &TestDaemon) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = ok_json(env, &["status"]);
-        let info = &v["daemon"]["environment_info"];
-        if let Some(p) = info["problem"].as_str() {
-            panic!("the demo environment did not start: {p}\n{}", d.log());
-        }
-        if info["ident_app"].is_string() {
-            return info.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no environment_info in `epa --json status`: {v}\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn insurant<'a>(info: &'a Value, kvnr: &str) -> &'a Value {
-    info["demo_insurants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["kvnr"] == kvnr)
-        .unwrap_or_else(|| panic!("{kvnr} is no demo insurant: {info}"))
-}
-
 /// A local user, logged in, terms accepted (the CLI's own commands).
 fn local_user(env: &TestEnv, name: &str) {
     let out = run_epa_stdin(
@@ -112,69 +76,7 @@ fn local_user(env: &TestEnv, name: &str) {
         &format!("{PASSWORD}\n"),
     );
     assert!(out.status.success(), "{}", show(&out));
-    ok_json(env, &["user", "terms", "--accept"]);
-}
-
-/// One HTTPS request to a sandbox API, trusting the sandbox CA of `info`.
-async fn sandbox_https(
-    info: &Value,
-    url: &str,
-    request: epa_protocol::http::Request,
-) -> epa_protocol::http::Response {
-    let ca = std::fs::read_to_string(info["ca_cert"].as_str().unwrap()).unwrap();
-    epa_sandbox::control::https_request(url, request, &ca)
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e}"))
-}
-
-/// Plays the phone: `POST {ident_app}/approve`; the redirect URI (the deep link).
-async fn approve(info: &Value, authorization_url: &str, kvnr: &str) -> String {
-    let person = insurant(info, kvnr);
-    let body = serde_json::json!({
-        "authorization_url": authorization_url,
-        "kvnr": kvnr,
-        "gesundheitsid_code": person["gesundheitsid_code"],
-    });
-    let url = format!(
-        "{}/approve",
-        info["ident_app"].as_str().unwrap().trim_end_matches('/')
-    );
-    let r = sandbox_https(
-        info,
-        &url,
-        epa_protocol::http::Request::post("/", "application/json", body.to_string()),
-    )
-    .await;
-    let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    v["redirect_uri"].as_str().unwrap().to_owned()
-}
-
-/// The newest confirmation code mailed to `kvnr`'s address (waits for the mail a little).
-async fn mailed_code(info: &Value, kvnr: &str, not: Option<&str>) -> String {
-    let to = insurant(info, kvnr)["email"].as_str().unwrap().to_owned();
-    let url = format!(
-        "{}/messages?to={}",
-        info["mail_api"].as_str().unwrap().trim_end_matches('/'),
-        to.replace('@', "%40")
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = sandbox_https(info, &url, epa_protocol::http::Request::get("/")).await;
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let mails: Value = serde_json::from_slice(&r.body).unwrap();
-        let code = mails.as_array().and_then(|m| m.first()).and_then(|m| {
-            let text = m["text"].as_str()?;
-            let at = text.find("Bestätigungscode: ")? + "Bestätigungscode: ".len();
-            Some(text[at..at + 6].to_owned())
-        });
-        if let Some(c) = code.filter(|c| Some(c.as_str()) != not) {
-            assert!(c.bytes().all(|b| b.is_ascii_digit()), "{c}");
-            return c;
-        }
-        assert!(Instant::now() < deadline, "no code mailed to {to}: {mails}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cli_ok_json(env, &["user", "terms", "--accept"]);
 }
 
 /// A code that is certainly not `code`.
@@ -262,10 +164,10 @@ fn finish(child: Child, limit: Duration) -> Output {
 async fn the_whole_journey_through_the_cli() {
     let env = TestEnv::new();
     let d = TestDaemon::start(&env).await;
-    let info = environment(&env, &d);
+    let info = cli_environment(&env, &d);
     assert_eq!(info["kind"], "demo");
     // `environment_info` is added to the pinned fields of `daemon`.
-    let v = ok_json(&env, &["status"]);
+    let v = cli_ok_json(&env, &["status"]);
     assert_eq!(keys(&v), ["client", "daemon", "socket"]);
     assert_eq!(
         keys(&v["daemon"]),
@@ -282,7 +184,7 @@ async fn the_whole_journey_through_the_cli() {
         info["mail_api"].is_string() && info["ca_cert"].is_string(),
         "{info}"
     );
-    assert_eq!(insurant(&info, MARIA)["insurer"], "AOK PLUS");
+    assert_eq!(cli_insurant(&info, MARIA)["insurer"], "AOK PLUS");
     // The person trying the demo sees the test persons in `epa status`.
     let out = env.run_epa(&["status"]);
     assert!(
@@ -292,8 +194,8 @@ async fn the_whole_journey_through_the_cli() {
     );
 
     local_user(&env, "Maria");
-    assert_eq!(ok_json(&env, &["state"])["phase"], "NO_PROFILE");
-    let insurers = ok_json(&env, &["epa", "insurers"]);
+    assert_eq!(cli_ok_json(&env, &["state"])["phase"], "NO_PROFILE");
+    let insurers = cli_ok_json(&env, &["epa", "insurers"]);
     assert!(
         insurers["insurers"]
             .as_array()
@@ -303,7 +205,7 @@ async fn the_whole_journey_through_the_cli() {
         "{insurers}"
     );
 
-    let s = ok_json(
+    let s = cli_ok_json(
         &env,
         &["epa", "connect", "--insurer", "AOK PLUS", "--kvnr", MARIA],
     );
@@ -325,7 +227,7 @@ async fn the_whole_journey_through_the_cli() {
     assert!(s["login"].get("qr_png").is_none(), "{s}");
 
     // The phone approves; the OS hands the deep link to `epa open-url`.
-    let redirect = approve(&info, &url, MARIA).await;
+    let redirect = cli_approve(&info, &url, MARIA).await;
     assert!(
         redirect.starts_with("epa-desktop://auth/callback?"),
         "{redirect}"
@@ -362,7 +264,7 @@ async fn the_whole_journey_through_the_cli() {
     );
 
     // The code from the mailbox; first a malformed and a wrong one.
-    let code = mailed_code(&info, MARIA, None).await;
+    let code = cli_mailed_code(&info, MARIA, None).await;
     let e = err_json(
         &env,
         &["device", "confirm", "--code-stdin"],
@@ -374,7 +276,7 @@ async fn the_whole_journey_through_the_cli() {
         e["message"].as_str().unwrap().contains("sechs Ziffern"),
         "{e}"
     );
-    assert_eq!(ok_json(&env, &["state"])["device"]["tries_left"], tries);
+    assert_eq!(cli_ok_json(&env, &["state"])["device"]["tries_left"], tries);
     let e = err_json(
         &env,
         &["device", "confirm", "--code-stdin"],
@@ -417,7 +319,7 @@ async fn the_whole_journey_through_the_cli() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let redirect = approve(&info, &relogin_url, MARIA).await;
+        let redirect = cli_approve(&info, &relogin_url, MARIA).await;
         let out = if s["login"]["completes_without_browser"] == true {
             // The daemon notices the approval by itself; the browser's link comes too late and
             // is no failure.
@@ -432,7 +334,7 @@ async fn the_whole_journey_through_the_cli() {
             );
             out
         } else {
-            let s = ok_json(&env, &["open-url", &redirect]);
+            let s = cli_ok_json(&env, &["open-url", &redirect]);
             assert_eq!(s["phase"], "LOGGED_IN", "{s}");
             finish(login, Duration::from_secs(60))
         };
@@ -446,7 +348,7 @@ async fn the_whole_journey_through_the_cli() {
         );
         assert_eq!(l.last().unwrap()["phase"], "LOGGED_IN", "{l:?}");
     }
-    let s = ok_json(&env, &["state"]);
+    let s = cli_ok_json(&env, &["state"]);
     assert_eq!(s["phase"], "LOGGED_IN", "{s}");
     // The name only where the Aktensystem reports it (3.0.1 does not).
     assert!(
@@ -471,7 +373,7 @@ async fn the_whole_journey_through_the_cli() {
     assert_eq!(l[0]["phase"], "LOGGED_IN");
 
     // This PC is among the devices, confirmed.
-    let devices = ok_json(&env, &["device", "list"]);
+    let devices = cli_ok_json(&env, &["device", "list"]);
     let this: Vec<&Value> = devices["devices"]
         .as_array()
         .unwrap()
@@ -481,7 +383,7 @@ async fn the_whole_journey_through_the_cli() {
     assert_eq!(this.len(), 1, "{devices}");
     assert_eq!(this[0]["status"], "confirmed", "{devices}");
     let id = this[0]["identifier"].as_str().unwrap().to_owned();
-    let renamed = ok_json(&env, &["device", "rename", &id, "Küchen-PC"]);
+    let renamed = cli_ok_json(&env, &["device", "rename", &id, "Küchen-PC"]);
     assert_eq!(renamed["display_name"], "Küchen-PC", "{renamed}");
     // Removing this PC needs the explicit flag.
     let e = err_json(
@@ -504,11 +406,11 @@ async fn the_whole_journey_through_the_cli() {
     );
 
     // Logout ends the ePA session only; a second logout is fine.
-    let s = ok_json(&env, &["logout"]);
+    let s = cli_ok_json(&env, &["logout"]);
     assert_eq!(s["phase"], "LOGGED_OUT", "{s}");
-    assert_eq!(ok_json(&env, &["logout"])["phase"], "LOGGED_OUT");
+    assert_eq!(cli_ok_json(&env, &["logout"])["phase"], "LOGGED_OUT");
     watch.wait_for("LOGGED_OUT");
-    let users = ok_json(&env, &["user", "list"]);
+    let users = cli_ok_json(&env, &["user", "list"]);
     assert_eq!(users["users"][0]["unlocked"], true, "{users}");
     let e = err_json(&env, &["device", "list"], "", 4, "EPA_NOT_LOGGED_IN");
     assert!(e["hint"].as_str().unwrap().contains("epa login"), "{e}");
@@ -520,8 +422,8 @@ async fn the_whole_journey_through_the_cli() {
 async fn no_record_gets_the_german_hint_and_english_on_request() {
     let env = TestEnv::new();
     let d = TestDaemon::start(&env).await;
-    let info = environment(&env, &d);
-    let olga = insurant(&info, OLGA_NO_RECORD);
+    let info = cli_environment(&env, &d);
+    let olga = cli_insurant(&info, OLGA_NO_RECORD);
     assert_eq!(olga["has_record"], false);
     let insurer = olga["insurer"].as_str().unwrap().to_owned();
     local_user(&env, "Olga");
@@ -619,9 +521,9 @@ async fn bad_input_is_refused_with_exit_code_2() {
     // With a daemon: a well-formed link that belongs to no login in progress, a KVNR with a
     // wrong check digit, an unknown insurer.
     let d = TestDaemon::start(&env).await;
-    let _info = environment(&env, &d);
+    let _info = cli_environment(&env, &d);
     local_user(&env, "Maria");
-    ok_json(
+    cli_ok_json(
         &env,
         &["epa", "connect", "--insurer", "AOK PLUS", "--kvnr", MARIA],
     );
@@ -632,7 +534,7 @@ async fn bad_input_is_refused_with_exit_code_2() {
     assert_eq!(json(&out)["error"]["code"], "CALLBACK_INVALID");
     assert!(!stdout(&out).contains(secret) && !stderr(&out).contains(secret));
     // The login in progress is untouched.
-    let after = ok_json(&env, &["state"]);
+    let after = cli_ok_json(&env, &["state"]);
     assert_eq!(after["phase"], "AWAITING_IDENT_APP", "{after}");
     assert_eq!(
         after["login"]["authorization_url"],
