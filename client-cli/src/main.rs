@@ -82,6 +82,12 @@ enum Command {
     /// PDF speichern / documents: list, download, open, add, delete, hide, save as PDF.
     #[command(subcommand)]
     Docs(cmds::docs::DocsCmd),
+    /// Die ganze Anleitung Schritt für Schritt gegen die eingebaute Test-Umgebung (Sandbox) /
+    /// the whole guide step by step against the built-in test environment (sandbox).
+    Demo(cmds::demo::DemoArgs),
+    /// Shell-Ergänzungen oder Handbuchseiten ausgeben (für Pakete) / print shell completions or
+    /// man pages (for packagers).
+    Completions(cmds::completions::CompletionsArgs),
 }
 
 /// What every command gets: where the daemon is and how to talk to the user.
@@ -114,6 +120,33 @@ fn client_name() -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Output::new(cli.json, Lang::detect(cli.lang.as_deref()));
+    // Needs no daemon and no socket path (runs at package build time, too).
+    if let Command::Completions(args) = &cli.command {
+        return match cmds::completions::run(args, &out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => out.fail(&e),
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("epa: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The demo runs its own daemon in its own directory: no socket path of the user's needed.
+    let command = match cli.command {
+        Command::Demo(args) => {
+            return match runtime.block_on(cmds::demo::run(&out, args, cli.data_dir)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => out.fail(&e),
+            };
+        }
+        other => other,
+    };
     let endpoint = match cli.socket {
         Some(p) => Endpoint::at(p),
         None => match Endpoint::default_for_user() {
@@ -130,18 +163,8 @@ fn main() -> ExitCode {
         autostart,
         out,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("epa: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Status => cmds::status::run(&ctx).await,
             Command::Daemon(cmd) => cmds::daemon::run(&ctx, cmd).await,
             Command::User(cmd) => cmds::user::run(&ctx, cmd).await,
@@ -152,6 +175,7 @@ fn main() -> ExitCode {
             Command::Logout => cmds::login::logout(&ctx).await,
             Command::State { watch } => cmds::login::state(&ctx, watch).await,
             Command::Docs(cmd) => cmds::docs::run(&ctx, cmd).await,
+            Command::Completions(_) | Command::Demo(_) => Ok(()), // answered above
         }
     });
     match result {

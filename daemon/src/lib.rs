@@ -240,6 +240,7 @@ impl Daemon {
                 if let Some(ready) = &c.backend.demo {
                     info.ident_app = Some(ready.ident_app.clone());
                     info.mail_api = Some(ready.mail_api.clone());
+                    info.mail_outbox = Some(ready.outbox_dir.display().to_string());
                     info.control_api = ready.control_api.clone();
                     info.ca_cert = Some(ready.ca_cert.display().to_string());
                     info.demo_insurants = ready
@@ -295,7 +296,15 @@ impl Daemon {
 /// Binds the socket, prepares the data directory and serves until SIGTERM/SIGINT or a
 /// `Shutdown` call. The socket is removed on the way out.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
-    let bound = bind(config)?;
+    run_with(config, None).await
+}
+
+/// [`run`], serving on the socket a service manager handed over when there is one.
+pub async fn run_with(
+    config: Config,
+    activated: Option<transport::ActivatedSocket>,
+) -> Result<(), DaemonError> {
+    let bound = bind_with(config, activated)?;
     let signals = watch_signals(bound.daemon()).map_err(DaemonError::Signals)?;
     let result = bound.serve().await;
     signals.abort();
@@ -311,7 +320,31 @@ pub struct Bound {
 
 /// Takes the socket (one daemon per user) and prepares the data directory.
 pub fn bind(config: Config) -> Result<Bound, DaemonError> {
-    let listener = transport::bind(&config.endpoint)?;
+    bind_with(config, None)
+}
+
+/// [`bind`], or with socket activation: serve on the socket systemd bound (checked like our
+/// own); its path replaces the configured one.
+pub fn bind_with(
+    mut config: Config,
+    activated: Option<transport::ActivatedSocket>,
+) -> Result<Bound, DaemonError> {
+    let listener = match activated {
+        None => transport::bind(&config.endpoint)?,
+        Some(socket) => {
+            let listener = transport::adopt(socket)?;
+            tracing::info!("socket activation: serving on the socket the service manager passed");
+            if listener.endpoint() != &config.endpoint {
+                tracing::warn!(
+                    configured = %config.endpoint.path().display(),
+                    activated = %listener.endpoint().path().display(),
+                    "socket activation: serving on the socket systemd passed, not the configured path"
+                );
+            }
+            config.endpoint = listener.endpoint().clone();
+            listener
+        }
+    };
     transport::ensure_private_dir(&config.data_dir)?;
     if config.kdf != KdfParams::DEFAULT {
         tracing::warn!(?config.kdf, "non-default key-derivation cost: for tests only");

@@ -67,6 +67,11 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    // systemd socket activation; taken while we have one thread (it edits the environment).
+    let activated = match epa_ipc::transport::take_activated_socket() {
+        Ok(a) => a,
+        Err(e) => return fail(&DaemonError::from(e)),
+    };
     let endpoint = match args.socket {
         Some(p) => Endpoint::at(p),
         None => match Endpoint::default_for_user() {
@@ -102,7 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(epa_daemon::run(config)) {
+    match runtime.block_on(epa_daemon::run_with(config, activated)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

@@ -396,6 +396,8 @@ pub struct EnvironmentInfo {
     pub demo_insurants: Vec<DemoInsurant>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_outbox: Option<String>,
 }
 
 /// A test person of the demo environment.
@@ -433,6 +435,7 @@ impl From<pb::EnvironmentInfo> for EnvironmentInfo {
                 })
                 .collect(),
             problem: non_empty(e.problem),
+            mail_outbox: non_empty(e.mail_outbox),
         }
     }
 }
@@ -458,6 +461,7 @@ impl From<&EnvironmentInfo> for pb::EnvironmentInfo {
                 })
                 .collect(),
             problem: e.problem.clone().unwrap_or_default(),
+            mail_outbox: e.mail_outbox.clone().unwrap_or_default(),
         }
     }
 }

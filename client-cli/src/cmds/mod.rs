@@ -1,6 +1,8 @@
 //! One module per noun.
 
+pub mod completions;
 pub mod daemon;
+pub mod demo;
 pub mod device;
 pub mod docs;
 pub mod epa;

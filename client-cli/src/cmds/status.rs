@@ -148,6 +148,7 @@ mod tests {
                 has_record: false,
             }],
             problem: None,
+            mail_outbox: None,
         };
         let de = super::environment_text(&super::Output::new(false, Lang::De), &env);
         assert!(de.starts_with("Umgebung: Demo"), "{de}");

@@ -5,12 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
 use epa_protocol::pki::{CertData, CertVerification, TestPki};
 use epa_protocol::vau::{ClientHandshake, Environment, VauServerKeys};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
 const NOW: u64 = 1_795_000_000;
 const TARGET: f64 = 0.8;
@@ -74,7 +73,8 @@ fn main() {
     );
 
     let (mut c, mut srv) = channels.unwrap();
-    let raw = Aes256Gcm::new(&[7u8; 32].into());
+    let raw = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap());
+    let nonce = || Nonce::assume_unique_for_key([1u8; 12]);
     let mut all_ok = true;
     for (label, size) in [("1 MiB", 1usize << 20), ("25 MiB", 25usize << 20)] {
         let body = vec![0x5au8; size];
@@ -82,32 +82,19 @@ fn main() {
         let runs = if size > 1 << 20 { 5 } else { 20 };
         let raw_seal = best(runs, || {
             buf.copy_from_slice(&body);
-            std::hint::black_box(
-                raw.encrypt_inout_detached(
-                    &Nonce::from([1u8; 12]),
-                    &[0u8; 43],
-                    buf.as_mut_slice().into(),
-                )
-                .unwrap(),
+            let _ = std::hint::black_box(
+                raw.seal_in_place_separate_tag(nonce(), Aad::from([0u8; 43]), &mut buf)
+                    .unwrap(),
             );
         });
         let tag = raw
-            .encrypt_inout_detached(
-                &Nonce::from([1u8; 12]),
-                &[0u8; 43],
-                buf.as_mut_slice().into(),
-            )
+            .seal_in_place_separate_tag(nonce(), Aad::from([0u8; 43]), &mut buf)
             .unwrap();
         let sealed_raw = buf.clone();
         let raw_open = best(runs, || {
             buf.copy_from_slice(&sealed_raw);
-            raw.decrypt_inout_detached(
-                &Nonce::from([1u8; 12]),
-                &[0u8; 43],
-                buf.as_mut_slice().into(),
-                &tag,
-            )
-            .unwrap();
+            raw.open_in_place_separate_tag(nonce(), Aad::from([0u8; 43]), tag, &mut buf, 0..)
+                .unwrap();
         });
         let mut last = Vec::new();
         let seal = best(runs, || {

@@ -48,6 +48,8 @@
 use std::fmt;
 use std::io::Read;
 
+use bytes::Bytes;
+
 /// Bounds applied when parsing a message. Memory use while parsing is a small multiple of
 /// `max_header_bytes` + `max_body_bytes`: the transmitted body and the decoded body are each
 /// capped at `max_body_bytes`, and nothing is allocated from a declared length before the bytes
@@ -444,8 +446,9 @@ pub struct Response {
     pub reason: String,
     /// Header fields in order (after parsing: framing headers adjusted to the decoded body).
     pub headers: Vec<(String, String)>,
-    /// Body (after parsing: de-chunked and content-decoded).
-    pub body: Vec<u8>,
+    /// Body (after parsing: de-chunked and content-decoded). Shared: a large body stays
+    /// where it was decrypted, and parts of it (MTOM documents) are slices of it.
+    pub body: Bytes,
 }
 
 impl Response {
@@ -455,12 +458,22 @@ impl Response {
             status,
             reason: canonical_reason(status).to_owned(),
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Drops the body, wiping it (it carried a token or pseudonym). A body taken from a
+    /// decrypted answer by [`parse_response_in`] is wiped with its buffer when the last
+    /// reference goes; one of our own is wiped here.
+    pub fn wipe_body(&mut self) {
+        use zeroize::Zeroize;
+        if let Ok(mut own) = std::mem::take(&mut self.body).try_into_mut() {
+            own[..].zeroize();
         }
     }
 
     /// A response with a `Content-Type` header and a body.
-    pub fn with_body(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
+    pub fn with_body(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response {
         let mut r = Response::new(status);
         r.headers
             .push(("Content-Type".to_owned(), content_type.to_owned()));
@@ -486,7 +499,22 @@ impl Response {
     /// skipped, and a body on 204/304 is dropped. Valid responses produce the same bytes as
     /// `try_to_bytes`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128 + self.body.len());
+        let (mut out, body) = self.to_parts();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// [`Response::to_bytes`] as head (through the empty line) and body, so a large body can
+    /// go on without being copied into the head's buffer.
+    pub fn to_parts(&self) -> (Vec<u8>, &[u8]) {
+        let (head, with_body) = self.head_for(self.body.len());
+        (head, if with_body { &self.body } else { &[] })
+    }
+
+    /// The head [`Response::to_bytes`] writes for a body of `body_len` bytes sent separately
+    /// (e.g. in pieces), and whether that body goes out at all (not on 204/304).
+    pub fn head_for(&self, body_len: usize) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(256);
         let (status, reason) = if (200..=599).contains(&self.status) {
             let reason: String = self
                 .reason
@@ -503,15 +531,12 @@ impl Response {
                 write_field(&mut out, name, value);
             }
         }
-        let body: &[u8] = if status_has_no_body(status) {
-            &[]
-        } else {
-            write_field(&mut out, "Content-Length", &self.body.len().to_string());
-            &self.body
-        };
+        let with_body = !status_has_no_body(status);
+        if with_body {
+            write_field(&mut out, "Content-Length", &body_len.to_string());
+        }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(body);
-        out
+        (out, with_body)
     }
 
     /// Serialises with `Content-Length` framing (none for 204 and 304), rejecting invalid
@@ -647,9 +672,49 @@ pub fn parse_response(bytes: &[u8], limits: &Limits) -> Result<Response, HttpErr
             status,
             reason,
             headers,
-            body,
+            body: body.into(),
         });
     }
+}
+
+/// [`parse_response`] of `buf[plain]` without copying a large body: a final response framed
+/// by `Content-Length` (or by the end of the input) without content coding takes `buf` over
+/// (leaving it empty), and its body is a slice of it; the buffer is wiped when the last slice
+/// goes. Anything else is parsed by [`parse_response`] and leaves `buf` to the caller.
+pub fn parse_response_in(
+    buf: &mut Vec<u8>,
+    plain: std::ops::Range<usize>,
+    limits: &Limits,
+) -> Result<Response, HttpError> {
+    let bytes = buf.get(plain.clone()).unwrap_or_default();
+    let head = parse_head(bytes, 0, limits)?;
+    let (version, status, reason) = parse_status_line(head.start_line)?;
+    let coded = head
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-encoding"));
+    let rest = bytes.len() - head.body_start.min(bytes.len());
+    let body_len = if status < 200 || status_has_no_body(status) || coded {
+        None
+    } else {
+        match determine_framing(&head.headers, version, true, limits) {
+            Ok(Framing::Length(n)) if n == rest => Some(n),
+            Ok(Framing::UntilEnd) if rest <= limits.max_body_bytes => Some(rest),
+            _ => None,
+        }
+    };
+    let Some(n) = body_len else {
+        return parse_response(bytes, limits);
+    };
+    let headers = head.headers;
+    let begin = plain.start + head.body_start;
+    let owner = Bytes::from_owner(zeroize::Zeroizing::new(std::mem::take(buf)));
+    Ok(Response {
+        status,
+        reason,
+        headers,
+        body: owner.slice(begin..begin + n),
+    })
 }
 
 /// Parses one complete inner request (server side). Bodies may be framed by `Content-Length`
@@ -1579,7 +1644,7 @@ mod tests {
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_eq!(r.header("CONTENT-LENGTH"), Some("2"));
         assert_eq!(r.header("missing"), None);
-        assert_eq!(r.body, b"{}");
+        assert_eq!(&r.body[..], b"{}");
     }
 
     #[test]
@@ -1627,7 +1692,7 @@ mod tests {
     #[test]
     fn body_until_end_without_framing_headers() {
         let r = resp("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld").unwrap();
-        assert_eq!(r.body, b"hello\r\nworld");
+        assert_eq!(&r.body[..], b"hello\r\nworld");
         assert_eq!(r.header("content-length"), None);
         let r = resp("HTTP/1.0 200 OK\r\n\r\n").unwrap();
         assert!(r.body.is_empty());
@@ -1654,7 +1719,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.status, 201);
-        assert_eq!(r.body, b"x");
+        assert_eq!(&r.body[..], b"x");
         assert_eq!(r.header("link"), None);
         assert!(matches!(
             resp("HTTP/1.1 100 Continue\r\n\r\n"),
@@ -1666,9 +1731,9 @@ mod tests {
     fn content_length_lists() {
         let r = resp("HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc")
             .unwrap();
-        assert_eq!(r.body, b"abc");
+        assert_eq!(&r.body[..], b"abc");
         let r = resp("HTTP/1.1 200 OK\r\nContent-Length: 007\r\n\r\nabcdefg").unwrap();
-        assert_eq!(r.body, b"abcdefg");
+        assert_eq!(&r.body[..], b"abcdefg");
     }
 
     #[test]
@@ -1679,7 +1744,7 @@ mod tests {
              A\r\n0123456789\r\n000\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n",
         )
         .unwrap();
-        assert_eq!(r.body, b"hello 0123456789");
+        assert_eq!(&r.body[..], b"hello 0123456789");
         assert_eq!(r.header("transfer-encoding"), None);
         assert_eq!(r.header("content-length"), Some("16"));
         assert_eq!(r.header("x-trailer"), None, "trailers are discarded");
@@ -1755,7 +1820,7 @@ mod tests {
         let mut msg = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n".to_vec();
         msg.extend_from_slice(&gz);
         assert_eq!(
-            parse_response(&msg, &limits()).unwrap().body,
+            &parse_response(&msg, &limits()).unwrap().body[..],
             b"part one, part two"
         );
     }
@@ -1963,8 +2028,8 @@ mod tests {
         assert_eq!(
             parse_response(format!("{ok}body").as_bytes(), &l)
                 .unwrap()
-                .body,
-            b"body"
+                .body[..],
+            b"body"[..]
         );
         // 41 bytes: the final LF lies beyond the limit (CR/LF straddling the boundary).
         let big = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 12345678901\r\n\r\n";
@@ -2049,7 +2114,7 @@ mod tests {
         assert_eq!(p.header("host"), Some("epa-as-1.dev.epa4all.de"));
         assert_eq!(p.header("X-InsurantId"), Some("X110411675"));
         assert_eq!(p.header("content-length"), Some("2"));
-        assert_eq!(p.body, b"{}");
+        assert_eq!(&p.body[..], b"{}");
     }
 
     #[test]
@@ -2057,7 +2122,7 @@ mod tests {
         let mut msg = b"PUT /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         msg.extend_from_slice(&chunk(b"hello world", &[4]));
         let p = parse_request(&msg, &limits()).unwrap();
-        assert_eq!(p.body, b"hello world");
+        assert_eq!(&p.body[..], b"hello world");
         assert_eq!(p.header("transfer-encoding"), None);
         assert_eq!(p.header("content-length"), Some("11"));
     }
@@ -2157,7 +2222,7 @@ mod tests {
             ..Response::new(200)
         };
         let body = |status| Response {
-            body: b"x".to_vec(),
+            body: b"x".to_vec().into(),
             ..Response::new(status)
         };
         #[rustfmt::skip]
@@ -2282,7 +2347,7 @@ mod tests {
                 .into_iter()
                 .filter(|(n, _)| !n.eq_ignore_ascii_case("content-encoding"))
                 .collect();
-            Response { status, reason, headers, body }
+            Response { status, reason, headers, body: body.into() }
         }
     }
 
@@ -2395,6 +2460,27 @@ mod tests {
         }
 
         #[test]
+        fn parse_response_in_matches_parse_response(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            r in response_strategy(),
+            pre in 0usize..8,
+            post in 0usize..8,
+            raw in any::<bool>(),
+        ) {
+            // Either a well-formed response or noise, framed by junk on both sides.
+            let msg = if raw { bytes } else { r.to_bytes() };
+            let mut buf = vec![0xAB; pre];
+            buf.extend_from_slice(&msg);
+            buf.extend(std::iter::repeat_n(0xCD, post));
+            let want = parse_response(&msg, &limits());
+            let got = parse_response_in(&mut buf, pre..pre + msg.len(), &limits());
+            prop_assert_eq!(format!("{want:?}"), format!("{got:?}"));
+            if let (Ok(w), Ok(g)) = (&want, &got) {
+                prop_assert_eq!(&w.body, &g.body);
+                prop_assert_eq!(&w.headers, &g.headers);
+            }
+        }
+
         fn truncation_is_always_an_error(r in response_strategy(), cut in any::<usize>()) {
             // Every proper prefix of a Content-Length-framed response fails to parse (a prefix
             // never silently becomes a shorter valid message).

@@ -345,7 +345,7 @@ mod tests {
 
     fn resp(status: u16, body: &str) -> Response {
         let mut r = Response::new(status);
-        r.body = body.as_bytes().to_vec();
+        r.body = body.as_bytes().to_vec().into();
         r
     }
 

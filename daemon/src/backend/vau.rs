@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use epa_protocol::http::{Limits, Request, Response, parse_response};
+use epa_protocol::http::{Limits, Request, Response, parse_response_in};
 use epa_protocol::pki::{CertData, CertVerification};
 use epa_protocol::vau::{ClientChannel, ClientHandshake, Environment, VauError};
 use rand_chacha::ChaCha20Rng;
@@ -220,12 +220,18 @@ impl VauClient {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = r.bytes().await.map_err(|e| self.unreachable(e))?;
-        match open.channel.open_response(ct.as_deref(), &body) {
-            Ok(plain) => {
-                let plain = Zeroizing::new(plain);
-                Ok(parse_response(&plain, &Limits::default())?)
-            }
+        // Into one buffer of the announced size (bounded): the answer is then decrypted and
+        // its body handed on where it lies, so a 25 MB document is not copied again.
+        let limits = Limits::default();
+        let max = limits
+            .max_header_bytes
+            .saturating_add(limits.max_body_bytes);
+        let mut body = Zeroizing::new(self.read_body(r, max).await?);
+        match open
+            .channel
+            .open_response_in_place(ct.as_deref(), &mut body)
+        {
+            Ok(plain) => Ok(parse_response_in(&mut body, plain, &limits)?),
             Err(VauError::Restart) => {
                 tracing::info!(host = %self.host, "VAU Restart: channel dropped");
                 *guard = None;
@@ -236,6 +242,28 @@ impl VauClient {
                 Err(e.into())
             }
         }
+    }
+
+    /// The outer body, at most the inner size limit plus the VAU framing.
+    async fn read_body(
+        &self,
+        mut r: reqwest::Response,
+        max_inner: usize,
+    ) -> Result<Vec<u8>, BackendError> {
+        let max = max_inner.saturating_add(epa_protocol::vau::channel::OVERHEAD);
+        let too_large = || BackendError::Outer {
+            status: 200,
+            detail: format!("answer larger than {max} bytes"),
+        };
+        let announced = r.content_length().unwrap_or(0);
+        let mut buf = Vec::with_capacity(usize::try_from(announced).unwrap_or(max).min(max));
+        while let Some(chunk) = r.chunk().await.map_err(|e| self.unreachable(e))? {
+            if buf.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf)
     }
 
     /// After login: every later outer request carries `VAU-NP`.

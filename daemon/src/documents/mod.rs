@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use epa_ipc::types::{
     AddedDocument, DocumentList, DocumentQuery, DocumentSummary, NewDocument, Upload, UploadStatus,
 };
@@ -30,7 +31,6 @@ use epa_protocol::xds::soap::{self, Encoded, Message};
 use epa_protocol::xds::submit::{self, DocumentContent};
 use epa_protocol::xds::{derived_uuid, error_code, format_uuid, sha1_hex, status, uuid_oid};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use self::cache::{CachedEntry, ContentLru, Index, StoredIndex};
 use crate::session::{EpaSessions, SessionError};
@@ -483,7 +483,9 @@ impl Documents {
         if resp.status >= 500 {
             return Err(unavailable(format!("XDS: HTTP {}", resp.status)));
         }
-        soap::decode(&ct, &resp.body)
+        // Retrieved documents are slices of the answer (no copy); it is wiped when the last
+        // of them goes.
+        soap::decode_shared(&ct, resp.body.clone())
             .map(|m| (m, kvnr))
             .map_err(|e| protocol("XDS", format!("HTTP {}: {e}", resp.status)))
     }
@@ -508,11 +510,7 @@ impl Documents {
     // ---- Get -----------------------------------------------------------------------------------
 
     /// The verified content: from the cache, else ITI-43 (then cached).
-    pub async fn get(
-        self: &Arc<Self>,
-        s: &Session,
-        id: &str,
-    ) -> Result<(DocumentSummary, Zeroizing<Vec<u8>>)> {
+    pub async fn get(self: &Arc<Self>, s: &Session, id: &str) -> Result<(DocumentSummary, Bytes)> {
         self.kick_uploads(s);
         let entry = self.find(s, id).await?;
         let kvnr = self.kvnr(s)?;
@@ -534,7 +532,8 @@ impl Documents {
         };
         let from_cache = cached.is_some();
         let bytes = match cached {
-            Some(b) => b,
+            // Wiped when the last slice of it goes, like a retrieved answer.
+            Some(b) => Bytes::from_owner(b),
             None => {
                 let b = match self.retrieve(s, &entry).await {
                     Err(e) if e.is_unreachable() => return Err(DocumentsError::Offline),
@@ -582,7 +581,7 @@ impl Documents {
         .await
     }
 
-    async fn retrieve(&self, s: &Session, e: &CachedEntry) -> Result<Zeroizing<Vec<u8>>> {
+    async fn retrieve(&self, s: &Session, e: &CachedEntry) -> Result<Bytes> {
         let repo = e
             .repository_unique_id
             .clone()
@@ -601,7 +600,7 @@ impl Documents {
             .into_iter()
             .find(|d| d.document_unique_id == e.id)
         {
-            Some(d) => Ok(Zeroizing::new(d.bytes)),
+            Some(d) => Ok(d.bytes),
             None if r.response.errors.iter().any(|x| {
                 x.code == error_code::MISSING_DOCUMENT
                     || x.code == error_code::DOCUMENT_UNIQUE_ID_ERROR
@@ -887,7 +886,7 @@ impl Documents {
         let docs = vec![DocumentContent {
             id: "Document01".into(),
             mime_type: item.mime_type.clone(),
-            bytes: bytes.to_vec(),
+            bytes: bytes.to_vec().into(),
         }];
         let e = submit::build_provide_and_register(&objects, &docs, &random_uuid()?, true);
         let (m, _) = self.xds(s, &e).await?;

@@ -25,7 +25,6 @@ use epa_protocol::rest::{self, RestError};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use zeroize::Zeroize;
 
 use crate::backend::info::{Located, locate_record};
 use crate::backend::slot::{BackendSlot, Connected};
@@ -935,7 +934,7 @@ impl EpaSessions {
             .ok()
             .and_then(|v| v.get("displayName")?.as_str().map(str::to_owned));
         // The body carried the pseudonym.
-        resp.body.zeroize();
+        resp.wipe_body();
         if credential.is_some() {
             j.phase = Phase::LoggedIn;
             tracing::info!("ePA login complete (device confirmed)");
@@ -980,7 +979,7 @@ impl EpaSessions {
             201 => {
                 let parsed = rest::expect_json(&resp, 201);
                 // The body carried the device token.
-                resp.body.zeroize();
+                resp.wipe_body();
                 let reg: rest::DeviceRegistration =
                     parsed.map_err(|e| schema("registerDevice", &e))?;
                 let created_unix = util::parse_rfc3339(&reg.data.created_at).unwrap_or(now);
@@ -1418,7 +1417,7 @@ mod tests {
             }
         ));
         let mut r = Response::new(500);
-        r.body = br#"{"errorCode":"internalError"}"#.to_vec();
+        r.body = br#"{"errorCode":"internalError"}"#.to_vec().into();
         assert!(matches!(
             unexpected("x", &r),
             SessionError::Backend { ref error_code, retry_after_s: Some(600), .. } if error_code == "internalError"

@@ -3,7 +3,9 @@
 //! Unix: a socket `epad.sock` (0600) in a private directory (0700, owned by us, no symlink),
 //! the peer's uid checked on every accept, the socket's owner and the server's uid checked by
 //! the client. One daemon per OS user: an exclusive lock on `epad.lock` next to the socket, and
-//! a stale socket is removed only after a connect to it failed. Never TCP.
+//! a stale socket is removed only after a connect to it failed. Never TCP. Under systemd socket
+//! activation the daemon adopts the socket systemd bound (fd 3) after the same directory, owner
+//! and mode checks, and takes the same lock.
 //!
 //! Windows (untested): a per-user named pipe whose DACL admits only the owner.
 
@@ -18,12 +20,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub use unix::{Listener, bind, check_before_connect, check_server_peer, ensure_private_dir};
+pub use unix::{
+    ActivatedSocket, Listener, adopt, bind, check_before_connect, check_server_peer,
+    ensure_private_dir, take_activated_socket,
+};
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub use windows::{Listener, bind, check_before_connect, check_server_peer, ensure_private_dir};
+pub use windows::{
+    ActivatedSocket, Listener, adopt, bind, check_before_connect, check_server_peer,
+    ensure_private_dir, take_activated_socket,
+};
 
 /// Directory name under the per-user runtime directory.
 pub const APP_DIR: &str = "epa-desktop";

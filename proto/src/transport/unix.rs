@@ -125,6 +125,105 @@ pub fn bind(endpoint: &Endpoint) -> Result<Listener, TransportError> {
     })
 }
 
+/// A listening socket the service manager handed over (systemd socket activation).
+#[derive(Debug)]
+pub struct ActivatedSocket {
+    listener: std::os::unix::net::UnixListener,
+}
+
+/// Takes the listening socket a service manager passed as fd 3 (`LISTEN_FDS`), but only when
+/// `LISTEN_PID` names this very process, as sd_listen_fds(3) demands: variables inherited from
+/// an activated parent are not for us. `LISTEN_FDS` and `LISTEN_PID` are removed from the
+/// environment in every case, so the sandbox child never sees them; the fd is close-on-exec.
+///
+/// Call it before any other thread exists: it changes the process environment.
+pub fn take_activated_socket() -> Result<Option<ActivatedSocket>, TransportError> {
+    let Some(count) = std::env::var_os("LISTEN_FDS") else {
+        return Ok(None);
+    };
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        == Some(std::process::id());
+    // Reads and removes LISTEN_FDS/LISTEN_PID (its own unsafe code, not ours).
+    let mut fds = listenfd::ListenFd::from_env();
+    if !for_us {
+        tracing::warn!(
+            listen_fds = ?count,
+            "LISTEN_FDS is set but LISTEN_PID is not this process; ignoring it and binding the socket myself"
+        );
+        return Ok(None);
+    }
+    if fds.len() > 1 {
+        tracing::warn!(
+            count = fds.len(),
+            "the service manager passed more than one socket; using the first (fd 3)"
+        );
+    }
+    match fds.take_unix_listener(0) {
+        Ok(Some(listener)) => Ok(Some(ActivatedSocket { listener })),
+        Ok(None) => Ok(None),
+        Err(e) => Err(io_err(
+            "socket activation: fd 3 is not a listening Unix stream socket (check ListenStream= in epad.socket)",
+        )(e)),
+    }
+}
+
+/// Serves on a socket the service manager bound, under the same rules as [`bind`]: the socket
+/// must be a file in a private directory of ours (`DirectoryMode=0700`), owned by us with no
+/// group/other bits (`SocketMode=0600`), and the per-user lock must be free. The endpoint is
+/// the socket's own path. The socket file belongs to the service manager and stays on exit.
+/// Needs a Tokio runtime.
+pub fn adopt(socket: ActivatedSocket) -> Result<Listener, TransportError> {
+    let ActivatedSocket { listener } = socket;
+    let addr = listener
+        .local_addr()
+        .map_err(io_err("socket activation: reading the socket's address"))?;
+    let Some(path) = addr.as_pathname() else {
+        return Err(insecure(
+            Path::new("fd 3"),
+            "the activated socket has no file path (abstract or unnamed); use ListenStream=%t/epa-desktop/epad.sock",
+        ));
+    };
+    let endpoint = Endpoint::at(path);
+    check_private_dir(endpoint.dir(), current_uid())?;
+    let meta =
+        fs::symlink_metadata(path).map_err(io_err(format!("inspecting {}", path.display())))?;
+    if !meta.file_type().is_socket() {
+        return Err(insecure(path, "is not a socket"));
+    }
+    if meta.uid() != current_uid() {
+        return Err(insecure(
+            path,
+            format!(
+                "belongs to uid {}, not to you (uid {})",
+                meta.uid(),
+                current_uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(insecure(
+            path,
+            format!(
+                "has mode {:04o}; set SocketMode=0600 in epad.socket",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    let lock = acquire_lock(&endpoint.lock_path())?;
+    // No name reclamation: interprocess only reclaims names it bound itself.
+    let uds = interprocess::os::unix::uds_local_socket::tokio::Listener::try_from(
+        std::os::fd::OwnedFd::from(listener),
+    )
+    .map_err(io_err(format!("serving on {}", path.display())))?;
+    Ok(Listener {
+        inner: LsListener::from(uds),
+        endpoint,
+        _lock: lock,
+    })
+}
+
 /// Takes the per-user daemon lock and records our pid in it. The kernel releases the lock when
 /// the process dies, however it dies, so a crashed daemon never blocks the next one.
 fn acquire_lock(path: &Path) -> Result<File, TransportError> {

@@ -60,6 +60,18 @@ impl Listener {
     }
 }
 
+/// Windows has no socket activation; the type cannot be constructed.
+#[derive(Debug)]
+pub enum ActivatedSocket {}
+
+pub fn take_activated_socket() -> Result<Option<ActivatedSocket>, TransportError> {
+    Ok(None)
+}
+
+pub fn adopt(socket: ActivatedSocket) -> Result<Listener, TransportError> {
+    match socket {}
+}
+
 pub fn check_before_connect(_endpoint: &Endpoint) -> Result<bool, TransportError> {
     Ok(true)
 }

@@ -16,6 +16,7 @@ use epa_protocol::http::{Limits, parse_request};
 use epa_protocol::pki::{CertData, TestPki, VauSigner};
 use epa_protocol::vau::messages::{encode_error, encode_restart};
 use epa_protocol::vau::{Environment, ServerAwaitingM3, ServerChannel, VauError, VauServerKeys};
+use futures_util::StreamExt;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tower::ServiceExt;
@@ -209,12 +210,12 @@ impl Aktensystem {
 
     /// Passes an inner HTTP request through the inner router (with the channel's session slot)
     /// and frames the answer.
-    async fn dispatch_inner(&self, inner: &[u8], session: &Arc<ChannelSession>) -> Vec<u8> {
+    async fn dispatch_inner(&self, inner: &[u8], session: &Arc<ChannelSession>) -> InnerAnswer {
         let req = match parse_request(inner, &Limits::default()) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "inner request is not valid HTTP/1.1");
-                return epa_protocol::http::Response::new(400).to_bytes();
+                return epa_protocol::http::Response::new(400).into();
             }
         };
         let mut builder = axum::http::Request::builder()
@@ -224,11 +225,11 @@ impl Aktensystem {
             builder = builder.header(n, v);
         }
         if let Some(r) = self.plan.before_inner(&self.id, &req.path).await {
-            return r.to_bytes();
+            return r.into();
         }
         builder = builder.extension(Arc::clone(session));
         let Ok(http_req) = builder.body(Body::from(req.body)) else {
-            return epa_protocol::http::Response::new(400).to_bytes();
+            return epa_protocol::http::Response::new(400).into();
         };
         let resp = match self.inner.clone().oneshot(http_req).await {
             Ok(r) => r,
@@ -240,13 +241,42 @@ impl Aktensystem {
             .iter()
             .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.to_string(), v.to_owned())))
             .collect();
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap_or_default();
+        // The body's pieces as the handler made them (a document is its stored buffer):
+        // sealing copies each once.
+        let mut chunks = Vec::new();
+        let mut stream = resp.into_body().into_data_stream();
+        while let Some(Ok(chunk)) = stream.next().await {
+            chunks.push(chunk);
+        }
         let mut out = epa_protocol::http::Response::new(status);
         out.headers = headers;
-        out.body = body.to_vec();
-        out.to_bytes()
+        InnerAnswer { head: out, chunks }
+    }
+}
+
+/// An inner answer: the status line and headers, and the body in pieces.
+struct InnerAnswer {
+    head: epa_protocol::http::Response,
+    chunks: Vec<Bytes>,
+}
+
+impl From<epa_protocol::http::Response> for InnerAnswer {
+    fn from(r: epa_protocol::http::Response) -> Self {
+        let chunks = vec![r.body.clone()];
+        InnerAnswer { head: r, chunks }
+    }
+}
+
+impl InnerAnswer {
+    /// Seals the answer as one inner HTTP response (framed by Content-Length).
+    fn seal(&self, channel: &mut ServerChannel, counter: u64, rng: &mut ChaCha20Rng) -> Vec<u8> {
+        let len = self.chunks.iter().map(Bytes::len).sum();
+        let (head, with_body) = self.head.head_for(len);
+        let mut parts: Vec<&[u8]> = vec![&head];
+        if with_body {
+            parts.extend(self.chunks.iter().map(|c| &c[..]));
+        }
+        channel.seal_response_parts(counter, &parts, rng)
     }
 }
 
@@ -350,8 +380,8 @@ async fn on_cid(
                 Ok((counter, inner)) => {
                     session
                         .note_request(system.clock.now_unix(), system.plan.session_idle_timeout());
-                    let plain = system.dispatch_inner(&inner, &session).await;
-                    let sealed = channel.seal_response(counter, &plain, &mut *lock(&system.rng));
+                    let answer = system.dispatch_inner(&inner, &session).await;
+                    let sealed = answer.seal(&mut channel, counter, &mut lock(&system.rng));
                     (
                         StatusCode::OK,
                         [("content-type", "application/octet-stream")],

@@ -91,8 +91,11 @@ enum IdentCmd {
         #[arg(long)]
         kvnr: String,
         /// The insurant's 6-digit GesundheitsID code (see the seed / ready line).
-        #[arg(long)]
-        code: String,
+        #[arg(long, required_unless_present = "code_stdin")]
+        code: Option<String>,
+        /// Read the code from the first line of stdin instead (keeps it out of argv).
+        #[arg(long, conflicts_with = "code")]
+        code_stdin: bool,
         /// The ident app (`ident_app` of the ready line); default: the authorization URL's
         /// origin + `/ident`.
         #[arg(long, value_name = "URL")]
@@ -223,9 +226,21 @@ fn ident(what: IdentCmd) -> ExitCode {
         authorization_url,
         kvnr,
         code,
+        code_stdin,
         ident_app,
         ca,
     } = what;
+    let code = match (code, code_stdin) {
+        (Some(c), _) => c,
+        (None, _) => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                eprintln!("epa-sandbox: cannot read the code from stdin: {e}");
+                return ExitCode::from(2);
+            }
+            line.trim().to_owned()
+        }
+    };
     let ca_pem = match read_ca(&ca) {
         Ok(c) => c,
         Err(c) => return c,

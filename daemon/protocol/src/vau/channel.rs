@@ -6,7 +6,9 @@
 use rand_core::CryptoRng;
 
 use super::VauError;
-use super::keys::{IV_LEN, K2, SymKey, TAG_LEN, open, seal_into};
+use std::ops::Range;
+
+use super::keys::{IV_LEN, K2, SymKey, TAG_LEN, open, open_in_place, seal_parts};
 use super::messages::{ControlMessage, decode_control};
 
 pub const VERSION: u8 = 2;
@@ -83,8 +85,18 @@ impl Header {
 
 /// `header ‖ IV ‖ ct ‖ tag` with the header as AAD.
 pub fn seal_message(key: &SymKey, header: &Header, iv: [u8; IV_LEN], plaintext: &[u8]) -> Vec<u8> {
+    seal_message_parts(key, header, iv, &[plaintext])
+}
+
+/// [`seal_message`] with the plaintext in pieces, each copied once.
+pub fn seal_message_parts(
+    key: &SymKey,
+    header: &Header,
+    iv: [u8; IV_LEN],
+    plaintext: &[&[u8]],
+) -> Vec<u8> {
     let h = header.encode();
-    seal_into(key, &h, iv, &h, plaintext)
+    seal_parts(key, &h, iv, &h, plaintext)
 }
 
 /// Opens a message whose header was already checked.
@@ -229,6 +241,20 @@ impl ClientChannel {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<Vec<u8>, VauError> {
+        let mut buf = body.to_vec();
+        let plain = self.open_response_in_place(content_type, &mut buf)?;
+        buf.truncate(plain.end);
+        buf.drain(..plain.start);
+        Ok(buf)
+    }
+
+    /// [`ClientChannel::open_response`] without copying: decrypts `body` where it is and
+    /// returns the range of the plaintext in it (large documents arrive this way).
+    pub fn open_response_in_place(
+        &mut self,
+        content_type: Option<&str>,
+        body: &mut [u8],
+    ) -> Result<Range<usize>, VauError> {
         match classify_response(content_type, body)? {
             ResponseKind::Control(ControlMessage::Restart { .. }) => return Err(VauError::Restart),
             ResponseKind::Control(ControlMessage::Error { code, message }) => {
@@ -244,7 +270,12 @@ impl ClientChannel {
                 got: h.counter,
             });
         }
-        open_message(&self.keys.responses, body, "response")
+        let mut aad = [0u8; HEADER_LEN];
+        aad.copy_from_slice(
+            body.get(..HEADER_LEN)
+                .ok_or(VauError::TooShort(body.len()))?,
+        );
+        open_in_place(&self.keys.responses, body, HEADER_LEN, &aad, "response")
     }
 
     /// `VAU-nonPU-Tracing`: the app-data keys for gematik's test tooling. Never in production.
@@ -301,6 +332,16 @@ impl ServerChannel {
         plaintext: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Vec<u8> {
+        self.seal_response_parts(request_counter, &[plaintext], rng)
+    }
+
+    /// [`ServerChannel::seal_response`] with the plaintext in pieces (head and body).
+    pub fn seal_response_parts(
+        &mut self,
+        request_counter: u64,
+        plaintext: &[&[u8]],
+        rng: &mut impl CryptoRng,
+    ) -> Vec<u8> {
         self.iv_counter = self.iv_counter.wrapping_add(1);
         let header = Header {
             pu: self.keys.env.pu_flag(),
@@ -308,7 +349,7 @@ impl ServerChannel {
             counter: request_counter,
             key_id: self.keys.key_id,
         };
-        seal_message(
+        seal_message_parts(
             &self.keys.responses,
             &header,
             iv(rng, self.iv_counter),

@@ -2,6 +2,8 @@
 //! envelope travels in a root part of type `application/xop+xml`, each binary document in its
 //! own part, referenced from the envelope by `<xop:Include href="cid:…"/>`.
 
+use bytes::Bytes;
+
 use super::XdsError;
 
 /// At most this many parts per message (the root plus documents).
@@ -13,7 +15,8 @@ pub struct Part {
     /// Without the angle brackets.
     pub content_id: String,
     pub content_type: String,
-    pub body: Vec<u8>,
+    /// Shares the message's buffer: parsing a 25 MB document copies nothing.
+    pub body: Bytes,
 }
 
 impl std::fmt::Debug for Part {
@@ -141,7 +144,8 @@ fn boundary_ok(b: &str) -> bool {
 }
 
 /// Splits a multipart body into parts (headers parsed, bodies raw).
-fn split(boundary: &str, body: &[u8]) -> Result<Vec<Part>, XdsError> {
+fn split(boundary: &str, whole: &Bytes) -> Result<Vec<Part>, XdsError> {
+    let body: &[u8] = whole;
     let bad = |m: &str| Err(XdsError::Mtom(m.to_owned()));
     let dash = format!("--{boundary}");
     let delim = format!("\r\n--{boundary}");
@@ -173,18 +177,19 @@ fn split(boundary: &str, body: &[u8]) -> Result<Vec<Part>, XdsError> {
         if parts.len() >= MAX_PARTS {
             return bad("too many parts");
         }
-        parts.push(parse_part(&body[pos..end])?);
+        parts.push(parse_part(whole, pos..end)?);
         pos = end + delim.len();
     }
 }
 
-fn parse_part(raw: &[u8]) -> Result<Part, XdsError> {
+fn parse_part(whole: &Bytes, range: std::ops::Range<usize>) -> Result<Part, XdsError> {
     let bad = |m: String| Err(XdsError::Mtom(m));
-    let (head, body) = if raw.starts_with(b"\r\n") {
-        (&raw[..0], &raw[2..])
+    let raw = &whole[range.clone()];
+    let (head, body_start) = if raw.starts_with(b"\r\n") {
+        (&raw[..0], 2)
     } else {
         match find(raw, b"\r\n\r\n", 0) {
-            Some(p) => (&raw[..p], &raw[p + 4..]),
+            Some(p) => (&raw[..p], p + 4),
             None => return bad("part without a header/body separator".into()),
         }
     };
@@ -227,7 +232,7 @@ fn parse_part(raw: &[u8]) -> Result<Part, XdsError> {
     Ok(Part {
         content_id: content_id.unwrap_or_default(),
         content_type: content_type.unwrap_or_else(|| "text/plain".into()),
-        body: body.to_vec(),
+        body: whole.slice(range.start + body_start..range.end),
     })
 }
 
@@ -279,6 +284,11 @@ fn percent_encode_cid(s: &str) -> String {
 /// named by `start` (else the first); it must be `application/xop+xml` with
 /// `type="application/soap+xml"`. Content-IDs must be unique.
 pub fn parse(content_type: &ContentType, body: &[u8]) -> Result<Package, XdsError> {
+    parse_shared(content_type, &Bytes::copy_from_slice(body))
+}
+
+/// [`parse`] of a body the parts then share (no copy of the documents).
+pub fn parse_shared(content_type: &ContentType, body: &Bytes) -> Result<Package, XdsError> {
     let bad = |m: String| Err(XdsError::Mtom(m));
     if content_type.mime != "multipart/related" {
         return bad(format!("{} is not multipart/related", content_type.mime));
@@ -341,41 +351,42 @@ pub fn build(
     boundary: &str,
     root_id: &str,
 ) -> (String, Vec<u8>) {
+    let (content_type, chunks) = build_chunks(action, envelope, attachments, boundary, root_id);
+    (content_type, chunks.concat())
+}
+
+/// [`build`] as the pieces of the body in order: the framing and envelope in new buffers, each
+/// attachment as the part it is (not copied), so a server can send a large document as is.
+pub fn build_chunks(
+    action: &str,
+    envelope: &str,
+    attachments: &[Part],
+    boundary: &str,
+    root_id: &str,
+) -> (String, Vec<Bytes>) {
     let content_type = format!(
         "multipart/related; type=\"application/xop+xml\"; boundary=\"{boundary}\"; \
          start=\"<{root_id}>\"; start-info=\"application/soap+xml\"; action=\"{action}\""
     );
-    let mut body = Vec::with_capacity(
-        envelope.len()
-            + attachments
-                .iter()
-                .map(|a| a.body.len() + 200)
-                .sum::<usize>()
-            + 400,
-    );
-    let mut part = |headers: String, content: &[u8]| {
-        body.extend_from_slice(format!("--{boundary}\r\n{headers}\r\n").as_bytes());
-        body.extend_from_slice(content);
-        body.extend_from_slice(b"\r\n");
-    };
-    part(
-        format!(
-            "Content-Type: application/xop+xml; charset=UTF-8; type=\"application/soap+xml\"; \
-             action=\"{action}\"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <{root_id}>\r\n"
-        ),
-        envelope.as_bytes(),
+    let mut chunks = Vec::with_capacity(2 * attachments.len() + 1);
+    let mut text = format!(
+        "--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; \
+         type=\"application/soap+xml\"; action=\"{action}\"\r\n\
+         Content-Transfer-Encoding: binary\r\nContent-ID: <{root_id}>\r\n\r\n{envelope}\r\n"
     );
     for a in attachments {
-        part(
-            format!(
-                "Content-Type: {}\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <{}>\r\n",
-                a.content_type, a.content_id
-            ),
-            &a.body,
-        );
+        text.push_str(&format!(
+            "--{boundary}\r\nContent-Type: {}\r\nContent-Transfer-Encoding: binary\r\n\
+             Content-ID: <{}>\r\n\r\n",
+            a.content_type, a.content_id
+        ));
+        chunks.push(Bytes::from(std::mem::take(&mut text)));
+        chunks.push(a.body.clone());
+        text.push_str("\r\n");
     }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (content_type, body)
+    text.push_str(&format!("--{boundary}--\r\n"));
+    chunks.push(Bytes::from(text));
+    (content_type, chunks)
 }
 
 /// Collects the binary parts of a message while its envelope is written: either
@@ -402,7 +413,7 @@ impl Attachments {
     }
 
     /// Writes the content of an `xs:base64Binary` element.
-    pub fn write(&mut self, w: &mut super::xml::Writer, bytes: &[u8], mime: &str) {
+    pub fn write(&mut self, w: &mut super::xml::Writer, bytes: &Bytes, mime: &str) {
         if self.mtom {
             let id = format!("{}.{}@epa-desktop", self.parts.len() + 1, self.prefix);
             w.empty(
@@ -415,7 +426,7 @@ impl Attachments {
             self.parts.push(Part {
                 content_id: id,
                 content_type: mime.to_owned(),
-                body: bytes.to_vec(),
+                body: bytes.clone(),
             });
         } else {
             w.raw(&super::base64::encode(bytes));
@@ -453,11 +464,11 @@ mod tests {
         let a = vec![Part {
             content_id: "1.x@epa-desktop".into(),
             content_type: "image/jpeg".into(),
-            body: bin.clone(),
+            body: bin.clone().into(),
         }];
         let (ct, body) = build("urn:a", "<e/>", &a, "MIMEBoundary_abc", "root.message@x");
         let p = parse(&parse_content_type(&ct).unwrap(), &body).unwrap();
-        assert_eq!(p.root.body, b"<e/>");
+        assert_eq!(p.root.body, &b"<e/>"[..]);
         assert_eq!(p.attachments, a);
         assert_eq!(p.resolve("cid:1.x%40epa-desktop").unwrap().body, bin);
         assert!(p.resolve("cid:nope").is_none());

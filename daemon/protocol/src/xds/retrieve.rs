@@ -64,7 +64,7 @@ pub struct RetrievedDocument {
     pub repository_unique_id: String,
     pub document_unique_id: String,
     pub mime_type: String,
-    pub bytes: Vec<u8>,
+    pub bytes: bytes::Bytes,
 }
 
 impl std::fmt::Debug for RetrievedDocument {
@@ -90,6 +90,16 @@ pub fn build_response(
     message_uuid: &str,
     mtom: bool,
 ) -> Encoded {
+    build_response_chunks(r, relates_to, message_uuid, mtom).into()
+}
+
+/// [`build_response`] in pieces: the documents are not copied into one body.
+pub fn build_response_chunks(
+    r: &RetrieveResponse,
+    relates_to: Option<&str>,
+    message_uuid: &str,
+    mtom: bool,
+) -> soap::Chunked {
     let mut w = Writer::new();
     w.open("xdsb:RetrieveDocumentSetResponse", &PAYLOAD_NS);
     let st = [("status", r.response.status.as_str())];
@@ -120,7 +130,7 @@ pub fn build_response(
         &response_addressing(act, relates_to, message_uuid),
         &w.finish(),
     );
-    soap::encode(act, env, &att.into_parts(), mtom, message_uuid)
+    soap::encode_chunks(act, env, &att.into_parts(), mtom, message_uuid)
 }
 
 /// Parses MTOM and inline-base64 answers alike.
@@ -176,7 +186,7 @@ mod tests {
                 repository_unique_id: "1.2.3.4".into(),
                 document_unique_id: "2.25.9".into(),
                 mime_type: "application/pdf".into(),
-                bytes: b"%PDF-1.4\r\n--MIMEBoundary\r\n".to_vec(),
+                bytes: b"%PDF-1.4\r\n--MIMEBoundary\r\n".to_vec().into(),
             }],
         };
         for mtom in [true, false] {

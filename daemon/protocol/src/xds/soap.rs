@@ -1,6 +1,8 @@
 //! SOAP 1.2 envelopes with WS-Addressing 1.0 headers (§5.1), plain (`application/soap+xml`) or
 //! MTOM-packaged, and SOAP faults.
 
+use bytes::Bytes;
+
 use super::mtom::{self, ContentType, Package, Part};
 use super::xml::{self, Element, Writer};
 use super::{XdsError, ns};
@@ -184,19 +186,67 @@ impl std::fmt::Debug for Encoded {
 /// Packages an envelope: MTOM when `mtom` (also without attachments), else plain SOAP.
 /// `unique` (e.g. the message's UUID) makes the boundary and root Content-ID unique.
 pub fn encode(action: &str, envelope: String, parts: &[Part], mtom: bool, unique: &str) -> Encoded {
+    encode_chunks(action, envelope, parts, mtom, unique).into()
+}
+
+/// An encoded HTTP body in pieces (see [`mtom::build_chunks`]), with its `Content-Type`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Chunked {
+    pub content_type: String,
+    pub chunks: Vec<Bytes>,
+}
+
+impl std::fmt::Debug for Chunked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunked")
+            .field("content_type", &self.content_type)
+            .field("len", &self.chunks.iter().map(Bytes::len).sum::<usize>())
+            .finish()
+    }
+}
+
+impl From<Chunked> for Encoded {
+    fn from(c: Chunked) -> Self {
+        Encoded {
+            content_type: c.content_type,
+            body: c.chunks.concat(),
+        }
+    }
+}
+
+impl From<Encoded> for Chunked {
+    fn from(e: Encoded) -> Self {
+        Chunked {
+            content_type: e.content_type,
+            chunks: vec![e.body.into()],
+        }
+    }
+}
+
+/// [`encode`] without joining the pieces: attachments stay the buffers they are.
+pub fn encode_chunks(
+    action: &str,
+    envelope: String,
+    parts: &[Part],
+    mtom: bool,
+    unique: &str,
+) -> Chunked {
     if mtom {
-        let (content_type, body) = mtom::build(
+        let (content_type, chunks) = mtom::build_chunks(
             action,
             &envelope,
             parts,
             &format!("MIMEBoundary_{}", unique.replace('-', "")),
             &format!("0.{unique}@epa-desktop"),
         );
-        Encoded { content_type, body }
+        Chunked {
+            content_type,
+            chunks,
+        }
     } else {
-        Encoded {
+        Chunked {
             content_type: format!("application/soap+xml; charset=UTF-8; action=\"{action}\""),
-            body: envelope.into_bytes(),
+            chunks: vec![envelope.into()],
         }
     }
 }
@@ -215,7 +265,7 @@ pub struct Message {
 
 impl Message {
     /// The bytes of an `xs:base64Binary` element: its `xop:Include` part or its base64 text.
-    pub fn binary(&self, el: &Element) -> Result<Vec<u8>, XdsError> {
+    pub fn binary(&self, el: &Element) -> Result<Bytes, XdsError> {
         if let Some(inc) = el.child(ns::XOP, "Include") {
             if el.children.len() != 1 || !el.text.trim().is_empty() {
                 return Err(XdsError::Mtom(
@@ -237,6 +287,7 @@ impl Message {
             return Err(XdsError::Xml(format!("{} must hold base64 text", el.name)));
         }
         super::base64::decode(&el.text)
+            .map(Bytes::from)
             .ok_or_else(|| XdsError::Xml(format!("{} is not valid base64", el.name)))
     }
 
@@ -273,11 +324,17 @@ fn sender(reason: impl Into<String>) -> Fault {
 /// Decodes an HTTP body by its Content-Type: `application/soap+xml` or MTOM. A message that is
 /// no SOAP 1.2 envelope gives the fault the receiver should answer with.
 pub fn decode(content_type: &str, body: &[u8]) -> Result<Message, Fault> {
+    decode_shared(content_type, Bytes::copy_from_slice(body))
+}
+
+/// [`decode`] taking the body over: MTOM attachments share its buffer, so a retrieved
+/// document is not copied on the way (pass a `Vec<u8>` with `.into()`).
+pub fn decode_shared(content_type: &str, body: Bytes) -> Result<Message, Fault> {
     let ct = mtom::parse_content_type(content_type).map_err(|e| sender(e.to_string()))?;
     let (xml_bytes, package, ct_action) = match ct.mime.as_str() {
-        "application/soap+xml" => (body.to_vec(), None, ct.param("action").map(str::to_owned)),
+        "application/soap+xml" => (body, None, ct.param("action").map(str::to_owned)),
         "multipart/related" => {
-            let p = mtom::parse(&ct, body).map_err(|e| sender(e.to_string()))?;
+            let p = mtom::parse_shared(&ct, &body).map_err(|e| sender(e.to_string()))?;
             let root_ct = mtom::parse_content_type(&p.root.content_type).unwrap_or(ContentType {
                 mime: String::new(),
                 params: vec![],

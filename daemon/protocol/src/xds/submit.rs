@@ -179,7 +179,7 @@ pub fn parse_registry_response(m: &Message) -> Result<RegistryResponse, XdsError
 pub struct DocumentContent {
     pub id: String,
     pub mime_type: String,
-    pub bytes: Vec<u8>,
+    pub bytes: bytes::Bytes,
 }
 
 impl std::fmt::Debug for DocumentContent {
@@ -362,7 +362,7 @@ mod tests {
             vec![DocumentContent {
                 id: "Document01".into(),
                 mime_type: "image/jpeg".into(),
-                bytes: vec![0xff, 0xd8, 0, 13, 10, 0xff],
+                bytes: vec![0xff, 0xd8, 0, 13, 10, 0xff].into(),
             }],
         )
     }

@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use epa_protocol::xds::rim::{Association, DocumentEntry, SubmissionSet};
-use epa_protocol::xds::soap::{self, Encoded, Fault};
+use epa_protocol::xds::soap::{self, Chunked, Encoded, Fault};
 use epa_protocol::xds::{action, ns, status};
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +57,7 @@ pub struct RecordDocuments {
     /// Document bytes by document uniqueId (versions of one document share it). Not part of
     /// the JSON state: `--state-dir` keeps them as files (see [`DocumentStore::snapshot`]).
     #[serde(skip)]
-    pub contents: BTreeMap<String, Vec<u8>>,
+    pub contents: BTreeMap<String, bytes::Bytes>,
     /// Dynamic folders (one per pregnancy, DiGA, …) by entryUUID; none are created yet.
     pub dynamic_folders: Vec<String>,
 }
@@ -127,7 +127,7 @@ impl DocumentStore {
     pub fn snapshot(
         &self,
         saved: &std::collections::HashSet<String>,
-    ) -> (serde_json::Value, Vec<(String, Vec<u8>)>) {
+    ) -> (serde_json::Value, Vec<(String, bytes::Bytes)>) {
         let st = self.lock();
         let ids: BTreeMap<&String, Vec<&String>> = st
             .records
@@ -161,7 +161,7 @@ impl DocumentStore {
             let record = st.records.entry(kvnr).or_default();
             for id in ids {
                 let bytes = load(&id)?;
-                record.contents.insert(id, bytes);
+                record.contents.insert(id, bytes.into());
             }
         }
         // Limits are configuration, not state.
@@ -294,6 +294,17 @@ fn encoded(status: StatusCode, e: Encoded) -> Response {
     (status, [("content-type", e.content_type)], e.body).into_response()
 }
 
+/// An answer in pieces: a retrieved document goes out as the buffer it is stored in.
+fn chunked(status: StatusCode, c: Chunked) -> Response {
+    let stream = futures_util::stream::iter(c.chunks.into_iter().map(Ok::<_, std::io::Error>));
+    (
+        status,
+        [("content-type", c.content_type)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
 /// A SOAP 1.2 fault as the answer (400 for Sender, 500 otherwise).
 fn fault_response(
     svc: &RecordServices,
@@ -360,7 +371,7 @@ async fn document_management(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let message = match soap::decode(content_type, &body) {
+    let message = match soap::decode_shared(content_type, body.clone()) {
         Ok(m) => m,
         Err(f) => {
             let unsupported = !content_type.starts_with("application/soap+xml")
@@ -411,7 +422,10 @@ async fn document_management(
     };
     let (st, e) = match act.as_str() {
         action::REGISTRY_STORED_QUERY => registry::stored_query(&ctx, &message),
-        action::RETRIEVE_DOCUMENT_SET => registry::retrieve(&ctx, &message),
+        action::RETRIEVE_DOCUMENT_SET => {
+            let (st, c) = registry::retrieve(&ctx, &message);
+            return chunked(st, c);
+        }
         action::PROVIDE_AND_REGISTER => lifecycle::provide_and_register(&ctx, &message),
         action::DELETE_DOCUMENT_SET => lifecycle::delete(&ctx, &message),
         _ => lifecycle::restricted_update(&ctx, &message),

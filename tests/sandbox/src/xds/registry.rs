@@ -5,7 +5,7 @@ use epa_protocol::xds::error_code as ec;
 use epa_protocol::xds::query::{self, QueryResponse, ReturnType, StoredQuery, id, param};
 use epa_protocol::xds::retrieve::{self, RetrieveResponse, RetrievedDocument};
 use epa_protocol::xds::rim::{Code, DocumentEntry, RegistryObject, patient_id};
-use epa_protocol::xds::soap::{Encoded, Message};
+use epa_protocol::xds::soap::{Chunked, Encoded, Message};
 use epa_protocol::xds::status;
 use epa_protocol::xds::submit::{RegistryError, RegistryResponse};
 
@@ -435,7 +435,7 @@ pub fn stored_query(ctx: &Ctx<'_>, m: &Message) -> (StatusCode, Encoded) {
 
 /// ITI-43: every requested document that exists in this record's repository; the others as
 /// XDSMissingDocument (PartialSuccess when some were found). Answered with MTOM (§5.2).
-pub fn retrieve(ctx: &Ctx<'_>, m: &Message) -> (StatusCode, Encoded) {
+pub fn retrieve(ctx: &Ctx<'_>, m: &Message) -> (StatusCode, Chunked) {
     let mut errors = Vec::new();
     let mut documents = Vec::new();
     let mut found_titles = Vec::new();
@@ -526,8 +526,9 @@ pub fn retrieve(ctx: &Ctx<'_>, m: &Message) -> (StatusCode, Encoded) {
         },
         documents,
     };
-    let e = retrieve::build_response(&resp, ctx.relates_to.as_deref(), &ctx.new_uuid(), true);
-    (StatusCode::OK, e)
+    let c =
+        retrieve::build_response_chunks(&resp, ctx.relates_to.as_deref(), &ctx.new_uuid(), true);
+    (StatusCode::OK, c)
 }
 
 #[cfg(test)]

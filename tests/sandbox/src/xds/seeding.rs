@@ -266,7 +266,8 @@ pub fn seed(st: &mut DocumentState, seed: &Seed, system_id: &str) {
                 rec.dynamic_folders.push(folder);
             }
         }
-        rec.contents.insert(unique_id.clone(), bytes.to_vec());
+        rec.contents
+            .insert(unique_id.clone(), bytes.to_vec().into());
         rec.entries.push(StoredDocument {
             entry: e,
             category: d.category.clone(),

@@ -37,7 +37,11 @@ impl Xds {
         }
         let resp = self.ch.send(&r).await;
         let ct = resp.header("content-type").unwrap_or("").to_owned();
-        (resp.status, soap::decode(&ct, &resp.body).ok(), resp.body)
+        (
+            resp.status,
+            soap::decode(&ct, &resp.body).ok(),
+            resp.body.to_vec(),
+        )
     }
 
     pub async fn call(&mut self, e: &Encoded) -> (u16, Message) {
@@ -98,7 +102,7 @@ impl Xds {
             "{:?}",
             rr.response.errors
         );
-        rr.documents.into_iter().next().unwrap().bytes
+        rr.documents.into_iter().next().unwrap().bytes.to_vec()
     }
 
     pub fn pid(&self) -> String {
@@ -157,7 +161,7 @@ pub fn upload(
         vec![DocumentContent {
             id: "Document01".into(),
             mime_type: mime.into(),
-            bytes: bytes.to_vec(),
+            bytes: bytes.to_vec().into(),
         }],
     )
 }
