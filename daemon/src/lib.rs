@@ -296,20 +296,23 @@ impl Daemon {
 /// Binds the socket, prepares the data directory and serves until SIGTERM/SIGINT or a
 /// `Shutdown` call. The socket is removed on the way out.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
-    run_with(config, None).await
+    run_with(config, None).await.map(drop)
 }
 
-/// [`run`], serving on the socket a service manager handed over when there is one.
+/// [`run`], serving on the socket a service manager handed over when there is one. Returns
+/// the per-user lock: drop it only after the runtime is gone (the last task holding the store
+/// ended), so that a daemon started meanwhile waits for this one instead of racing it.
 pub async fn run_with(
     config: Config,
     activated: Option<transport::ActivatedSocket>,
-) -> Result<(), DaemonError> {
-    let bound = bind_with(config, activated)?;
+) -> Result<transport::InstanceLock, DaemonError> {
+    let mut bound = bind_with(config, activated)?;
+    let lock = bound.listener.take_instance_lock();
     let signals = watch_signals(bound.daemon()).map_err(DaemonError::Signals)?;
     let result = bound.serve().await;
     signals.abort();
     tracing::info!("epad stopped");
-    result
+    result.map(|()| lock)
 }
 
 /// A daemon that holds its socket and lock but does not serve yet.

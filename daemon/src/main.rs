@@ -108,7 +108,13 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(epa_daemon::run_with(config, activated)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(lock) => {
+            // Every task (and with it the store) ends with the runtime; only then may the
+            // next daemon take over.
+            drop(runtime);
+            drop(lock);
+            ExitCode::SUCCESS
+        }
         Err(e) => fail(&e),
     }
 }

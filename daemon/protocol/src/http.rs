@@ -400,13 +400,20 @@ impl Request {
     /// Header values are sent without leading/trailing spaces or tabs (a recipient strips them
     /// anyway). `Content-Length` is omitted only for GET/DELETE without body (module docs).
     pub fn to_bytes(&self, host: &str) -> Result<Vec<u8>, HttpError> {
+        self.to_bytes_after(host, 0)
+    }
+
+    /// [`Request::to_bytes`] after `headroom` zero bytes, with room for `tailroom` more at the
+    /// end: a VAU message is then sealed in this very buffer, not in a copy.
+    pub fn to_bytes_after(&self, host: &str, headroom: usize) -> Result<Vec<u8>, HttpError> {
         if !is_valid_path(&self.path) {
             return Err(HttpError::InvalidPath);
         }
         if !is_valid_host(host) {
             return Err(HttpError::InvalidHost);
         }
-        let mut out = Vec::with_capacity(128 + self.path.len() + self.body.len());
+        let mut out = Vec::with_capacity(headroom + 256 + self.path.len() + self.body.len());
+        out.resize(headroom, 0);
         out.extend_from_slice(self.method.as_str().as_bytes());
         out.push(b' ');
         out.extend_from_slice(self.path.as_bytes());

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use epa_protocol::http::{Limits, Request, Response, parse_response_in};
 use epa_protocol::pki::{CertData, CertVerification};
-use epa_protocol::vau::{ClientChannel, ClientHandshake, Environment, VauError};
+use epa_protocol::vau::{ClientChannel, ClientHandshake, Environment, VauError, channel};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tokio::sync::Mutex;
@@ -190,9 +190,12 @@ impl VauClient {
         let Some(open) = guard.as_mut() else {
             return Err(BackendError::ChannelLost);
         };
-        // Plaintext of requests and answers (codes, tokens, health data) is wiped after use.
-        let plain = Zeroizing::new(inner.to_bytes(&self.host)?);
-        let sealed = open.channel.seal_request(&plain, &mut open.rng)?;
+        // The request is written after room for the VAU header and sealed where it is (an
+        // upload is not copied again); should sealing fail, the plaintext is wiped.
+        let mut message = Zeroizing::new(inner.to_bytes_after(&self.host, channel::HEADROOM)?);
+        open.channel
+            .seal_request_in_place(&mut message, &mut open.rng)?;
+        let sealed = std::mem::take(&mut *message);
         let url = open.url.clone();
         let np = open.vau_np.clone();
         let r = match self
@@ -250,7 +253,7 @@ impl VauClient {
         mut r: reqwest::Response,
         max_inner: usize,
     ) -> Result<Vec<u8>, BackendError> {
-        let max = max_inner.saturating_add(epa_protocol::vau::channel::OVERHEAD);
+        let max = max_inner.saturating_add(channel::OVERHEAD);
         let too_large = || BackendError::Outer {
             status: 200,
             detail: format!("answer larger than {max} bytes"),

@@ -202,6 +202,13 @@ pub fn default_endpoint(env: &UserEnv) -> Result<Endpoint, TransportError> {
     }
 }
 
+/// The per-user daemon lock once taken from its [`Listener`]; released when dropped.
+#[must_use = "dropping it lets a second daemon start"]
+#[derive(Debug, Default)]
+pub struct InstanceLock {
+    _file: Option<std::fs::File>,
+}
+
 impl Listener {
     /// Checked connections as a stream for `serve_with_incoming`. Accept errors (e.g. out of
     /// file descriptors) are logged and retried after a pause, never handed to tonic, which

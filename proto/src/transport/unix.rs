@@ -91,7 +91,7 @@ fn check_path_len(path: &Path) -> Result<(), TransportError> {
 pub struct Listener {
     inner: LsListener,
     endpoint: Endpoint,
-    _lock: File,
+    lock: Option<File>,
 }
 
 /// Binds the daemon's socket under the rules in the module docs.
@@ -121,7 +121,7 @@ pub fn bind(endpoint: &Endpoint) -> Result<Listener, TransportError> {
     Ok(Listener {
         inner,
         endpoint: endpoint.clone(),
-        _lock: lock,
+        lock: Some(lock),
     })
 }
 
@@ -220,7 +220,7 @@ pub fn adopt(socket: ActivatedSocket) -> Result<Listener, TransportError> {
     Ok(Listener {
         inner: LsListener::from(uds),
         endpoint,
-        _lock: lock,
+        lock: Some(lock),
     })
 }
 
@@ -278,6 +278,15 @@ fn remove_stale_socket(path: &Path) -> Result<(), TransportError> {
 impl Listener {
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// The per-user lock, to be held apart from the socket: until the daemon has closed its
+    /// store and stopped its children, no second daemon may start, even after the socket is
+    /// gone.
+    pub fn take_instance_lock(&mut self) -> super::InstanceLock {
+        super::InstanceLock {
+            _file: self.lock.take(),
+        }
     }
 
     /// Accepts the next connection from our own uid. Connections from any other uid are closed

@@ -49,6 +49,11 @@ impl Listener {
         &self.endpoint
     }
 
+    /// Windows: the pipe name itself keeps a second daemon out; no separate lock.
+    pub fn take_instance_lock(&mut self) -> super::InstanceLock {
+        super::InstanceLock { _file: None }
+    }
+
     pub async fn accept(&self) -> std::io::Result<IpcConn> {
         let stream = self.inner.accept().await?;
         let pid = stream

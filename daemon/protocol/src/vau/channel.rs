@@ -8,13 +8,15 @@ use rand_core::CryptoRng;
 use super::VauError;
 use std::ops::Range;
 
-use super::keys::{IV_LEN, K2, SymKey, TAG_LEN, open, open_in_place, seal_parts};
+use super::keys::{IV_LEN, K2, SymKey, TAG_LEN, open, open_in_place, seal_in_place, seal_parts};
 use super::messages::{ControlMessage, decode_control};
 
 pub const VERSION: u8 = 2;
 pub const HEADER_LEN: usize = 43;
 /// Header + IV + tag.
 pub const OVERHEAD: usize = HEADER_LEN + IV_LEN + TAG_LEN;
+/// The room before an inner request that is sealed in place.
+pub const HEADROOM: usize = HEADER_LEN + IV_LEN;
 
 /// Production (PU, flag 1) or a test/reference environment (flag 0). Never mixed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +218,21 @@ impl ClientChannel {
         plaintext: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<u8>, VauError> {
+        let mut buf = Vec::with_capacity(OVERHEAD + plaintext.len());
+        buf.resize(HEADROOM, 0);
+        buf.extend_from_slice(plaintext);
+        self.seal_request_in_place(&mut buf, rng)?;
+        Ok(buf)
+    }
+
+    /// [`ClientChannel::seal_request`] in place: `buf` starts with [`HEADROOM`] bytes of room
+    /// (see `http::Request::to_bytes_after`) followed by the inner request, which is encrypted
+    /// where it is; `buf` is then the message to send.
+    pub fn seal_request_in_place(
+        &mut self,
+        buf: &mut Vec<u8>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), VauError> {
         self.counter = self
             .counter
             .checked_add(1)
@@ -225,13 +242,15 @@ impl ClientChannel {
             direction: Direction::Request,
             counter: self.counter,
             key_id: self.keys.key_id,
-        };
-        Ok(seal_message(
+        }
+        .encode();
+        seal_in_place(
             &self.keys.requests,
+            buf,
             &header,
             iv(rng, self.counter),
-            plaintext,
-        ))
+            &header,
+        )
     }
 
     /// Opens the response to the last request. A Restart or Error control message becomes the

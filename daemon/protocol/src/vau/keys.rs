@@ -140,6 +140,37 @@ pub fn seal_parts(
     out
 }
 
+/// [`seal_into`] in place: `buf` holds `prefix.len() + IV_LEN` bytes of room, then the
+/// plaintext; the prefix and IV are written into the room, the plaintext is encrypted where it
+/// is and the tag appended. No copy of a large plaintext is made.
+pub fn seal_in_place(
+    key: &SymKey,
+    buf: &mut Vec<u8>,
+    prefix: &[u8],
+    iv: [u8; IV_LEN],
+    aad: &[u8],
+) -> Result<(), VauError> {
+    let start = prefix.len() + IV_LEN;
+    if buf.len() < start {
+        return Err(VauError::TooShort(buf.len()));
+    }
+    buf[..prefix.len()].copy_from_slice(prefix);
+    buf[prefix.len()..start].copy_from_slice(&iv);
+    let tag = key
+        .cipher()
+        .and_then(|c| {
+            c.seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(aad),
+                &mut buf[start..],
+            )
+            .ok()
+        })
+        .ok_or(VauError::Aead("request"))?;
+    buf.extend_from_slice(tag.as_ref());
+    Ok(())
+}
+
 /// Opens `IV ‖ ct ‖ tag` (no prefix) with `aad`.
 pub fn open(
     key: &SymKey,
@@ -224,6 +255,21 @@ mod tests {
         bad[20] ^= 1;
         assert!(matches!(open(&k, &bad, &[], "t"), Err(VauError::Aead("t"))));
         assert!(open(&k, &sealed[..27], &[], "t").is_err());
+    }
+
+    #[test]
+    fn sealing_in_place_gives_the_same_message_and_opens_in_place() {
+        let k = SymKey::from_bytes([9; 32]);
+        let (prefix, iv, plain) = ([7u8; 43], [3u8; IV_LEN], b"GET / HTTP/1.1\r\n\r\n");
+        let copied = seal_into(&k, &prefix, iv, &prefix, plain);
+        let mut buf = vec![0u8; 43 + IV_LEN];
+        buf.extend_from_slice(plain);
+        seal_in_place(&k, &mut buf, &prefix, iv, &prefix).unwrap();
+        assert_eq!(buf, copied);
+        let range = open_in_place(&k, &mut buf, 43, &prefix, "t").unwrap();
+        assert_eq!(&buf[range], plain);
+        let mut short = vec![0u8; 43 + IV_LEN - 1];
+        assert!(seal_in_place(&k, &mut short, &prefix, iv, &prefix).is_err());
     }
 
     #[test]
