@@ -19,7 +19,7 @@ pub struct Args {
     pub socket: Option<PathBuf>,
     pub lang: Option<String>,
     pub no_autostart: bool,
-    /// A link the desktop opened us with; kept for deep links, not used yet.
+    /// A link the desktop opened us with (`epa-desktop://auth/callback?…`).
     pub url: Option<String>,
 }
 

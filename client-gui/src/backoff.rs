@@ -26,7 +26,7 @@ impl Backoff {
     }
 
     /// The delay before the next attempt; each call doubles the following one (capped).
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let delay = self.current;
         self.current = self.current.saturating_mul(2).min(self.max);
         delay
@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn doubles_up_to_the_cap() {
         let mut b = Backoff::default();
-        let delays: Vec<Duration> = (0..8).map(|_| b.next()).collect();
+        let delays: Vec<Duration> = (0..8).map(|_| b.next_delay()).collect();
         assert_eq!(
             delays,
             [
@@ -68,11 +68,11 @@ mod tests {
     #[test]
     fn reset_starts_over() {
         let mut b = Backoff::default();
-        b.next();
-        b.next();
-        b.next();
+        b.next_delay();
+        b.next_delay();
+        b.next_delay();
         b.reset();
-        assert_eq!(b.next(), ms(250));
-        assert_eq!(b.next(), ms(500));
+        assert_eq!(b.next_delay(), ms(250));
+        assert_eq!(b.next_delay(), ms(500));
     }
 }

@@ -39,11 +39,18 @@ pub struct UiClosed;
 /// Where the connection task reports to.
 pub trait Ui {
     fn show(&self, status: Status) -> Result<(), UiClosed>;
+    /// The client of the current connection (`None` once it broke), for the calls the
+    /// screens make.
+    fn client(&self, _client: Option<DaemonClient>) {}
 }
 
 impl<T: Ui + ?Sized> Ui for &T {
     fn show(&self, status: Status) -> Result<(), UiClosed> {
         (**self).show(status)
+    }
+
+    fn client(&self, client: Option<DaemonClient>) {
+        (**self).client(client);
     }
 }
 
@@ -63,7 +70,10 @@ async fn reconnect_loop(
         ui.show(Status::Connecting)?;
         let end = match autostart::connect_or_start(endpoint, CLIENT_NAME, autostart).await {
             Ok(client) => {
-                let (end, synced) = follow(&client, ui).await?;
+                ui.client(Some(client.clone()));
+                let followed = follow(&client, ui).await;
+                ui.client(None);
+                let (end, synced) = followed?;
                 if synced && end.is_healthy() {
                     backoff.reset();
                 }
@@ -71,7 +81,7 @@ async fn reconnect_loop(
             }
             Err(e) => SessionEnd::Failed(e),
         };
-        count_down(backoff.next(), end.message(lang), ui).await?;
+        count_down(backoff.next_delay(), end.message(lang), ui).await?;
     }
 }
 

@@ -1,100 +1,60 @@
-//! From connection state to the window's texts, in German or English.
+//! Pure conversions from daemon facts to what the window shows: the connection banner,
+//! problems before any connection, refused deep links, the QR code image.
 
 use epa_ipc::ClientError;
+use epa_ipc::deeplink::DeepLinkError;
 use epa_ipc::i18n::{Lang, UserMessage, describe};
 use epa_ipc::transport::TransportError;
 
 use crate::connection::Status;
-use crate::ui::{ConnectionState, Labels, StatusView};
 
-/// Shown where a value is unknown (not connected).
-const UNKNOWN: &str = "–";
-
-/// The texts that depend only on the language.
-pub fn labels(lang: Lang) -> Labels {
-    Labels {
-        heading: lang
-            .pick(
-                "Elektronische Patientenakte (ePA)",
-                "Electronic health record (ePA)",
-            )
-            .into(),
-        daemon_version: lang
-            .pick("Version des Dienstes:", "Service version:")
-            .into(),
-        protocol_version: lang.pick("Protokollversion:", "Protocol version:").into(),
-        environment: lang.pick("Umgebung:", "Environment:").into(),
-        connected_clients: lang
-            .pick("Verbundene Programme:", "Connected clients:")
-            .into(),
-    }
-}
-
-/// What the window shows for `status`.
-pub fn render(status: &Status, lang: Lang) -> StatusView {
-    let blank = |state, status: &str| StatusView {
-        state,
-        status: status.into(),
-        daemon_version: UNKNOWN.into(),
-        protocol_version: UNKNOWN.into(),
-        environment: UNKNOWN.into(),
-        connected_clients: UNKNOWN.into(),
-        detail: "".into(),
-        hint: "".into(),
-    };
+/// (connected, banner text, hint). A healthy connection shows no banner.
+pub fn banner(status: &Status, lang: Lang) -> (bool, String, String) {
     match status {
-        Status::Connecting => blank(
-            ConnectionState::Connecting,
+        Status::Connecting => (
+            false,
             lang.pick(
-                "Verbinde mit dem ePA-Dienst …",
-                "Connecting to the ePA service …",
-            ),
+                "Verbindung zum Hintergrunddienst wird hergestellt …",
+                "Connecting to the background service …",
+            )
+            .to_owned(),
+            String::new(),
         ),
-        Status::Connected { info, state } => {
-            // Shutting down is a transition, shown like connecting.
-            let (conn, text) = if state.shutting_down {
-                (
-                    ConnectionState::Connecting,
-                    lang.pick(
-                        "Der ePA-Dienst wird beendet …",
-                        "The ePA service is shutting down …",
-                    ),
-                )
-            } else {
-                (
-                    ConnectionState::Connected,
-                    lang.pick(
-                        "Verbunden mit dem ePA-Dienst",
-                        "Connected to the ePA service",
-                    ),
-                )
-            };
-            let environment = [&state.environment, &info.environment]
-                .into_iter()
-                .find(|e| !e.is_empty())
-                .map_or(UNKNOWN, |e| e.as_str());
-            StatusView {
-                daemon_version: info.daemon_version.as_str().into(),
-                protocol_version: info.protocol_version.to_string().into(),
-                environment: environment.into(),
-                connected_clients: state.connected_clients.to_string().into(),
-                ..blank(conn, text)
-            }
-        }
+        Status::Connected { state, .. } if state.shutting_down => (
+            false,
+            lang.pick(
+                "Der Hintergrunddienst wird beendet …",
+                "The background service is shutting down …",
+            )
+            .to_owned(),
+            String::new(),
+        ),
+        Status::Connected { .. } => (true, String::new(), String::new()),
         Status::Disconnected {
             message,
             retry_in_secs,
         } => {
-            let text = match (retry_in_secs, lang) {
-                (Some(n), Lang::De) => format!("Getrennt – neuer Versuch in {n} s"),
-                (Some(n), Lang::En) => format!("Disconnected – retrying in {n} s"),
-                (None, _) => lang.pick("Getrennt", "Disconnected").to_owned(),
+            let head = match (retry_in_secs, lang) {
+                (Some(n), Lang::De) => {
+                    format!("Keine Verbindung zum Hintergrunddienst – neuer Versuch in {n} s.")
+                }
+                (Some(n), Lang::En) => {
+                    format!("No connection to the background service – retrying in {n} s.")
+                }
+                (None, _) => lang
+                    .pick(
+                        "Keine Verbindung zum Hintergrunddienst.",
+                        "No connection to the background service.",
+                    )
+                    .to_owned(),
             };
-            StatusView {
-                detail: message.text.as_str().into(),
-                hint: message.hint.as_str().into(),
-                ..blank(ConnectionState::Disconnected, &text)
-            }
+            (
+                false,
+                head,
+                format!("{} {}", message.text, message.hint)
+                    .trim()
+                    .to_owned(),
+            )
         }
     }
 }
@@ -118,6 +78,58 @@ pub fn endpoint_problem(err: TransportError, lang: Lang) -> UserMessage {
     }
 }
 
+/// Why a link handed to us is refused (never repeating the link: it may carry a code).
+pub fn deeplink_refused(e: &DeepLinkError, lang: Lang) -> UserMessage {
+    let problem = match lang {
+        Lang::En => e.to_string(),
+        Lang::De => match e {
+            DeepLinkError::TooLong => "der Link ist zu lang".to_owned(),
+            DeepLinkError::Scheme => "kein epa-desktop://-Link".to_owned(),
+            DeepLinkError::Target => {
+                "der Link führt nicht zur Anmelde-Rückkehr (epa-desktop://auth/callback)".to_owned()
+            }
+            DeepLinkError::ExtraParts => {
+                "der Link enthält Fragment, Benutzername oder Port".to_owned()
+            }
+            DeepLinkError::UnknownParameter(_) => {
+                "der Link enthält einen unzulässigen Parameter".to_owned()
+            }
+            DeepLinkError::Duplicate(p) => format!("Parameter „{p}“ kommt mehrfach vor"),
+            DeepLinkError::Missing(p) => format!("Parameter „{p}“ fehlt"),
+            DeepLinkError::Malformed(p) => format!("Parameter „{p}“ ist fehlerhaft"),
+        },
+    };
+    let problem: String = problem.chars().filter(|c| !c.is_control()).collect();
+    UserMessage {
+        text: match lang {
+            Lang::De => format!("Dieser Link wurde abgewiesen: {problem}."),
+            Lang::En => format!("This link was refused: {problem}."),
+        },
+        hint: lang
+            .pick(
+                "Öffnen Sie nur den Link, den Ihre Krankenkasse nach der Anmeldung zurückgibt.",
+                "Only open the link your insurer hands back after the login.",
+            )
+            .to_owned(),
+    }
+}
+
+/// Decodes the daemon's QR code PNG into pixels for the window.
+pub fn qr_image(png: &[u8]) -> Option<slint::Image> {
+    if png.is_empty() {
+        return None;
+    }
+    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .ok()?
+        .to_rgba8();
+    let buffer = slint::SharedPixelBuffer::<slint::Rgba8Pixel>::clone_from_slice(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+    );
+    Some(slint::Image::from_rgba8(buffer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,8 +146,6 @@ mod tests {
                 environment_info: None,
             }),
             state: DaemonState {
-                environment: "demo".into(),
-                connected_clients: 3,
                 shutting_down,
                 ..DaemonState::default()
             },
@@ -143,65 +153,26 @@ mod tests {
     }
 
     #[test]
-    fn connected_shows_the_daemon() {
-        let v = render(&connected(false), Lang::De);
-        assert_eq!(v.state, ConnectionState::Connected);
-        assert_eq!(v.status, "Verbunden mit dem ePA-Dienst");
-        assert_eq!(v.daemon_version, "0.1.0");
-        assert_eq!(v.protocol_version, "1");
-        assert_eq!(v.environment, "demo");
-        assert_eq!(v.connected_clients, "3");
-        assert_eq!(v.hint, "");
-        let en = render(&connected(false), Lang::En);
-        assert_eq!(en.status, "Connected to the ePA service");
-    }
-
-    #[test]
-    fn shutting_down_is_a_transition() {
-        let v = render(&connected(true), Lang::En);
-        assert_eq!(v.state, ConnectionState::Connecting);
-        assert_eq!(v.status, "The ePA service is shutting down …");
-    }
-
-    #[test]
-    fn connecting_hides_stale_values() {
-        let v = render(&Status::Connecting, Lang::De);
-        assert_eq!(v.state, ConnectionState::Connecting);
-        assert_eq!(v.status, "Verbinde mit dem ePA-Dienst …");
-        assert_eq!(v.daemon_version, UNKNOWN);
-        assert_eq!(v.connected_clients, UNKNOWN);
-    }
-
-    #[test]
-    fn disconnected_shows_countdown_error_and_hint() {
-        let message = UserMessage {
-            text: "kaputt".into(),
-            hint: "neu starten".into(),
-        };
-        let status = |retry_in_secs| Status::Disconnected {
-            message: message.clone(),
-            retry_in_secs,
-        };
-        let v = render(&status(Some(3)), Lang::De);
-        assert_eq!(v.state, ConnectionState::Disconnected);
-        assert_eq!(v.status, "Getrennt – neuer Versuch in 3 s");
-        assert_eq!(v.detail, "kaputt");
-        assert_eq!(v.hint, "neu starten");
-        assert_eq!(v.daemon_version, UNKNOWN);
+    fn banner_follows_the_connection() {
         assert_eq!(
-            render(&status(Some(1)), Lang::En).status,
-            "Disconnected – retrying in 1 s"
+            banner(&connected(false), Lang::De),
+            (true, String::new(), String::new())
         );
-        assert_eq!(render(&status(None), Lang::De).status, "Getrennt");
-    }
-
-    #[test]
-    fn labels_in_both_languages() {
-        let de = labels(Lang::De);
-        let en = labels(Lang::En);
-        assert_eq!(de.heading, "Elektronische Patientenakte (ePA)");
-        assert_ne!(de.daemon_version, en.daemon_version);
-        assert_ne!(de.connected_clients, en.connected_clients);
+        let (ok, text, _) = banner(&connected(true), Lang::En);
+        assert!(!ok && text.contains("shutting down"));
+        let (ok, text, _) = banner(&Status::Connecting, Lang::De);
+        assert!(!ok && text.starts_with("Verbindung zum Hintergrunddienst"));
+        let status = Status::Disconnected {
+            message: UserMessage {
+                text: "kaputt".into(),
+                hint: "neu starten".into(),
+            },
+            retry_in_secs: Some(3),
+        };
+        let (ok, text, hint) = banner(&status, Lang::De);
+        assert!(!ok);
+        assert!(text.contains("neuer Versuch in 3 s"), "{text}");
+        assert_eq!(hint, "kaputt neu starten");
     }
 
     #[test]
@@ -209,14 +180,29 @@ mod tests {
         let m = endpoint_problem(TransportError::NoRuntimeDir, Lang::De);
         assert!(m.text.starts_with("Der ePA-Dienst ist nicht auffindbar"));
         assert!(m.hint.contains("--socket"));
-        let insecure = TransportError::Insecure {
-            path: "/tmp/x".into(),
-            problem: "is world-writable".into(),
+    }
+
+    #[test]
+    fn refused_links_never_echo_the_link() {
+        let e = epa_ipc::deeplink::parse_auth_callback(
+            "epa-desktop://auth/callback?code=SECRET&state=s&evil=1",
+        )
+        .err();
+        let Some(e) = e else {
+            panic!("an unknown parameter must be refused");
         };
+        let m = deeplink_refused(&e, Lang::De);
         assert!(
-            endpoint_problem(insecure, Lang::En)
-                .text
-                .starts_with("Refused for safety")
+            m.text.starts_with("Dieser Link wurde abgewiesen"),
+            "{}",
+            m.text
         );
+        assert!(!m.text.contains("SECRET"));
+    }
+
+    #[test]
+    fn qr_png_decodes() {
+        assert!(qr_image(&[]).is_none());
+        assert!(qr_image(b"not a png").is_none());
     }
 }
