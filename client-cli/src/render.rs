@@ -14,31 +14,10 @@ pub fn now_unix() -> u64 {
         .unwrap_or_default()
 }
 
-/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// A point in time for people: `2026-03-01 14:05 UTC` (no time-zone database at hand, so UTC,
 /// said plainly).
 pub fn format_time(unix: u64) -> String {
-    let secs = i64::try_from(unix).unwrap_or(i64::MAX);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    let rest = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rest / 3600,
-        (rest % 3600) / 60
-    )
+    epa_ipc::present::format_time_utc(unix)
 }
 
 pub fn profile_text(out: &Output, p: &RecordProfile) -> String {

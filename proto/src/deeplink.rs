@@ -36,6 +36,35 @@ pub enum DeepLinkError {
     Malformed(&'static str),
 }
 
+impl DeepLinkError {
+    /// What is wrong, for people (never repeating the link itself: it may carry a code).
+    pub fn describe(&self, lang: crate::i18n::Lang) -> String {
+        use crate::i18n::Lang;
+        let text = match lang {
+            Lang::En => self.to_string(),
+            Lang::De => match self {
+                DeepLinkError::TooLong => "der Link ist zu lang".to_owned(),
+                DeepLinkError::Scheme => "kein epa-desktop://-Link".to_owned(),
+                DeepLinkError::Target => {
+                    "der Link führt nicht zur Anmelde-Rückkehr (epa-desktop://auth/callback)"
+                        .to_owned()
+                }
+                DeepLinkError::ExtraParts => {
+                    "der Link enthält Fragment, Benutzername oder Port".to_owned()
+                }
+                DeepLinkError::UnknownParameter(p) => format!("unzulässiger Parameter „{p}“"),
+                DeepLinkError::Duplicate(p) => format!("Parameter „{p}“ kommt mehrfach vor"),
+                DeepLinkError::Missing(p) => format!("Parameter „{p}“ fehlt"),
+                DeepLinkError::Malformed(p) => format!("Parameter „{p}“ ist fehlerhaft"),
+            },
+        };
+        // A parameter name comes from outside: no control characters reach a terminal.
+        text.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
+    }
+}
+
 /// A one-time authorization code: a credential for a few seconds. No Debug, no Clone.
 pub struct AuthorizationCode(Zeroizing<String>);
 

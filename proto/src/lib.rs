@@ -9,6 +9,7 @@ pub mod client;
 pub mod deeplink;
 pub mod error;
 pub mod i18n;
+pub mod present;
 pub mod secret;
 pub mod transport;
 pub mod types;

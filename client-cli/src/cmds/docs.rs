@@ -1,17 +1,17 @@
 //! `epa docs ls|get|open|add|rm|hide|unhide|export-pdf|uploads`: the record's documents.
 //!
 //! Titles come from the record and are untrusted: a file name derived from one is sanitized
-//! ([`safe_file_name`]) and only ever joined to a directory the user chose; files are created
+//! ([`present::safe_file_name`]) and only ever joined to a directory the user chose; files are created
 //! with `create_new` unless `--force`, so nothing is overwritten (nor a planted symlink followed)
 //! by accident.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use clap::{Args, Subcommand, ValueEnum};
 use epa_ipc::i18n::Lang;
+use epa_ipc::present;
 use epa_ipc::types::{DocumentList, DocumentQuery, DocumentSummary, NewDocument, SortColumn};
 use epa_ipc::{ClientError, Download};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -24,7 +24,6 @@ use crate::output::{CliError, Output, clean};
 /// Upload limit of the daemon (checked here too, so a huge file is not read into memory).
 const MAX_UPLOAD: u64 = 25 * 1024 * 1024;
 /// Longest file name we create (bytes; most file systems allow 255).
-const MAX_NAME: usize = 180;
 
 #[derive(Debug, Subcommand)]
 pub enum DocsCmd {
@@ -58,7 +57,7 @@ pub enum DocsCmd {
         #[arg(long, default_value = "")]
         comment: String,
         /// Erstelldatum JJJJ-MM-TT [Standard: heute] / creation date YYYY-MM-DD [default: today].
-        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        #[arg(long, value_name = "YYYY-MM-DD|TT.MM.JJJJ", value_parser = parse_date)]
         date: Option<u64>,
     },
     /// Ein Dokument endgültig löschen / delete a document for good.
@@ -125,10 +124,10 @@ pub struct LsArgs {
     #[arg(long, value_name = "C")]
     category: Vec<String>,
     /// Erstellt ab / created from (YYYY-MM-DD).
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    #[arg(long, value_name = "YYYY-MM-DD|TT.MM.JJJJ", value_parser = parse_date)]
     from: Option<u64>,
     /// Erstellt bis einschließlich / created until, inclusive (YYYY-MM-DD).
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    #[arg(long, value_name = "YYYY-MM-DD|TT.MM.JJJJ", value_parser = parse_date)]
     to: Option<u64>,
     /// Sortierung: created|title|author|type|accesses[:asc|:desc] [Standard: created:desc].
     #[arg(long, value_name = "COL[:desc]", value_parser = parse_sort)]
@@ -138,46 +137,10 @@ pub struct LsArgs {
     refresh: bool,
 }
 
-/// `YYYY-MM-DD` → seconds since the epoch at 00:00 UTC of that day.
+/// A date argument (`YYYY-MM-DD` or `TT.MM.JJJJ`) → 00:00 UTC of that day.
 pub fn parse_date(s: &str) -> Result<u64, String> {
-    let bad = || format!("kein Datum JJJJ-MM-TT / not a date YYYY-MM-DD: {s:?}");
-    let mut parts = s.trim().split('-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return Err(bad());
-    }
-    let (y, m, d): (i64, u32, u32) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in_month = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return Err(bad()),
-    };
-    if y < 1970 || d == 0 || d > days_in_month {
-        return Err(bad());
-    }
-    let days = days_from_civil(y, m, d);
-    u64::try_from(days * 86_400).map_err(|_| bad())
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+    present::parse_date(s)
+        .ok_or_else(|| format!("kein Datum JJJJ-MM-TT / not a date YYYY-MM-DD: {s:?}"))
 }
 
 /// `col` (ascending) or `col:desc` / `col:asc`.
@@ -219,85 +182,8 @@ impl LsArgs {
     }
 }
 
-/// A file name for a document from the record: no separators, no `..`, no control or
-/// Windows-reserved characters, no reserved device names, bounded length, never empty.
-pub fn safe_file_name(title: &str, ext: &str) -> String {
-    // Path components that are only dots ("..", ".") or empty vanish; the rest join with `_`.
-    let joined = title
-        .split(['/', '\\'])
-        .filter(|part| !part.trim().chars().all(|c| c == '.'))
-        .collect::<Vec<_>>()
-        .join("_");
-    let mut name: String = joined
-        .chars()
-        .map(|c| match c {
-            '/' | '\\' | ':' | '<' | '>' | '"' | '|' | '?' | '*' => '_',
-            c if c.is_control() => '_',
-            c => c,
-        })
-        .collect();
-    while name.contains("..") {
-        name = name.replace("..", ".");
-    }
-    // Leading dots hide a file (and `.` alone is the directory); trailing dots and blanks are
-    // dropped by Windows.
-    let mut name = name
-        .trim_matches(|c: char| c == '.' || c == '_' || c.is_whitespace())
-        .to_owned();
-    if name.is_empty() {
-        name = "Dokument".to_owned();
-    }
-    let stem = name
-        .split('.')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_uppercase();
-    const RESERVED: [&str; 4] = ["CON", "PRN", "AUX", "NUL"];
-    let numbered = (stem.starts_with("COM") || stem.starts_with("LPT"))
-        && stem.len() == 4
-        && stem.as_bytes().get(3).is_some_and(u8::is_ascii_digit);
-    if RESERVED.contains(&stem.as_str()) || numbered {
-        name.insert(0, '_');
-    }
-    let ext = ext.trim_start_matches('.');
-    let has_ext = !ext.is_empty()
-        && name
-            .rsplit_once('.')
-            .is_some_and(|(_, e)| e.eq_ignore_ascii_case(ext));
-    let budget = MAX_NAME.saturating_sub(if has_ext || ext.is_empty() {
-        0
-    } else {
-        ext.len() + 1
-    });
-    if name.len() > budget {
-        let mut cut = budget;
-        while !name.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        name.truncate(cut);
-        name = name.trim_end_matches(['.', ' ']).to_owned();
-    }
-    if !has_ext && !ext.is_empty() {
-        name.push('.');
-        name.push_str(ext);
-    }
-    name
-}
-
-fn extension(mime: &str) -> &'static str {
-    match mime.split(';').next().unwrap_or("").trim() {
-        "application/pdf" => "pdf",
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/tiff" => "tif",
-        m if m.starts_with("text/") => "txt",
-        _ => "bin",
-    }
-}
-
 fn type_label(mime: &str) -> &'static str {
-    match extension(mime) {
+    match present::extension(mime) {
         "pdf" => "PDF",
         "jpg" => "JPEG",
         "png" => "PNG",
@@ -305,21 +191,6 @@ fn type_label(mime: &str) -> &'static str {
         "txt" => "Text",
         _ => "?",
     }
-}
-
-/// dd.mm.yyyy (UTC, as `format_time` elsewhere in the CLI).
-fn format_date(unix: u64) -> String {
-    let secs = i64::try_from(unix).unwrap_or(i64::MAX);
-    let days = secs.div_euclid(86_400) + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{d:02}.{m:02}.{y:04}")
 }
 
 fn author_label(out: &Output, d: &DocumentSummary) -> String {
@@ -373,7 +244,7 @@ pub fn table(out: &Output, list: &DocumentList, sort: SortColumn, descending: bo
                 title,
                 cut(&author_label(out, d), 32),
                 d.accesses.to_string(),
-                format_date(d.created_unix),
+                present::format_date(d.created_unix),
                 clean(&d.id),
             ]
         })
@@ -484,7 +355,7 @@ fn write_file(out: &Output, path: &Path, bytes: &[u8], force: bool) -> Result<()
 
 /// Where `get` writes: `-o FILE` as given, `-o DIR` or nothing → the sanitized title in there.
 fn target_path(output: Option<PathBuf>, title: &str, mime: &str) -> PathBuf {
-    let name = safe_file_name(title, extension(mime));
+    let name = present::safe_file_name(title, present::extension(mime));
     match output {
         Some(p) if p.is_dir() => p.join(name),
         Some(p) => p,
@@ -575,25 +446,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// The system viewer, without a shell: the path is one argument.
-fn viewer_command(path: &Path) -> Command {
-    #[cfg(target_os = "macos")]
-    let mut cmd = Command::new("open");
-    #[cfg(windows)]
-    let mut cmd = {
-        let mut c = Command::new("rundll32");
-        c.arg("url.dll,FileProtocolHandler");
-        c
-    };
-    #[cfg(not(any(target_os = "macos", windows)))]
-    let mut cmd = Command::new("xdg-open");
-    cmd.arg(path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd
-}
-
 pub async fn run(ctx: &Ctx, cmd: DocsCmd) -> Result<(), CliError> {
     let out = &ctx.out;
     match cmd {
@@ -637,12 +489,12 @@ pub async fn run(ctx: &Ctx, cmd: DocsCmd) -> Result<(), CliError> {
             let bytes = download(out, dl, out.t("Herunterladen", "Downloading"))
                 .await
                 .map_err(|e| session_error(ctx, e))?;
-            let name = safe_file_name(&meta.title, extension(&meta.mime_type));
+            let name = present::safe_file_name(&meta.title, present::extension(&meta.mime_type));
             let path = private_dir(ctx)
                 .map(|d| d.join(name))
                 .and_then(|p| write_private(&p, &bytes).map(|()| p))
                 .map_err(|e| io_error(out, Path::new("(temp)"), &e))?;
-            if let Err(e) = viewer_command(&path).spawn() {
+            if let Err(e) = present::system_open(path.as_os_str()).spawn() {
                 out.note(&match out.lang {
                     Lang::De => format!(
                         "Das Standardprogramm konnte nicht gestartet werden ({e}); die Datei liegt in {}.",
@@ -858,53 +710,6 @@ mod tests {
     use clap::Parser;
 
     #[test]
-    fn file_names_from_titles_are_safe() {
-        let long = "ä".repeat(300);
-        let cases: &[(&str, &str)] = &[
-            ("../../etc/passwd", "etc_passwd.pdf"),
-            ("a/b", "a_b.pdf"),
-            ("a\\b", "a_b.pdf"),
-            ("CON", "_CON.pdf"),
-            ("con.txt", "_con.txt.pdf"),
-            ("LPT1", "_LPT1.pdf"),
-            ("COMMENT", "COMMENT.pdf"),
-            ("", "Dokument.pdf"),
-            ("   ", "Dokument.pdf"),
-            ("..", "Dokument.pdf"),
-            (".bashrc", "bashrc.pdf"),
-            ("Befund\u{1b}[2J\n\r\t", "Befund_[2J.pdf"),
-            ("Arztbrief Dr. Müller", "Arztbrief Dr. Müller.pdf"),
-            ("bericht.PDF", "bericht.PDF"),
-            ("a..b", "a.b.pdf"),
-            ("x:y*z?", "x_y_z.pdf"),
-        ];
-        for (title, want) in cases {
-            assert_eq!(safe_file_name(title, "pdf"), *want, "{title:?}");
-        }
-        let name = safe_file_name(&long, "pdf");
-        assert!(name.len() <= MAX_NAME, "{}", name.len());
-        assert!(name.ends_with("ä.pdf"));
-        for title in [
-            "../../etc/passwd",
-            "a/b",
-            "\u{0}",
-            "...",
-            "/",
-            long.as_str(),
-        ] {
-            let n = safe_file_name(title, "txt");
-            assert!(
-                !n.contains('/') && !n.contains('\\') && !n.contains(".."),
-                "{n}"
-            );
-            assert!(!n.chars().any(char::is_control), "{n}");
-            assert!(!n.starts_with('.'), "{n}");
-            let p = Path::new("/target").join(&n);
-            assert_eq!(p.parent(), Some(Path::new("/target")), "{n}");
-        }
-    }
-
-    #[test]
     fn a_default_target_stays_in_the_chosen_directory() {
         let dir = tempfile::tempdir().unwrap();
         let p = target_path(
@@ -944,18 +749,9 @@ mod tests {
 
     #[test]
     fn dates_and_sort_parse() {
-        assert_eq!(parse_date("1970-01-01"), Ok(0));
+        // The dates themselves: epa_ipc::present.
         assert_eq!(parse_date("2024-02-29"), Ok(1_709_164_800));
-        for bad in [
-            "2023-02-29",
-            "2024-13-01",
-            "24-01-01",
-            "2024-1-1",
-            "heute",
-            "2024-01-01-01",
-        ] {
-            assert!(parse_date(bad).is_err(), "{bad}");
-        }
+        assert!(parse_date("heute").unwrap_err().contains("YYYY-MM-DD"));
         assert_eq!(parse_sort("title"), Ok((SortColumn::Title, false)));
         assert_eq!(parse_sort("created:desc"), Ok((SortColumn::Created, true)));
         assert_eq!(
@@ -964,7 +760,6 @@ mod tests {
         );
         assert!(parse_sort("size").is_err());
         assert!(parse_sort("title:up").is_err());
-        assert_eq!(format_date(1_709_164_800), "29.02.2024");
     }
 
     #[derive(Debug, Parser)]
@@ -1016,7 +811,8 @@ mod tests {
         );
 
         assert!(parse(&["ls", "--type", "docx"]).is_err());
-        assert!(parse(&["ls", "--from", "01.01.2024"]).is_err());
+        assert!(parse(&["ls", "--from", "31.02.2024"]).is_err());
+        assert!(parse(&["ls", "--from", "01/01/2024"]).is_err());
         assert!(parse(&["add", "f.pdf"]).is_err(), "--title is required");
         assert!(matches!(
             parse(&["add", "f.pdf", "--title", "T", "--date", "2024-03-01"]).unwrap(),

@@ -6,11 +6,10 @@
 //! a new line whenever the state changes (`login --no-wait`: exactly one line); `open-url`,
 //! `logout` and `state` print one `EpaState` document. `qr_text` is included, the PNG is not.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use epa_ipc::deeplink::{self, DeepLinkError};
+use epa_ipc::deeplink;
 use epa_ipc::i18n::Lang;
 use epa_ipc::types::{Change, EpaPhase, EpaState, Event};
 use epa_ipc::{ClientError, DaemonClient, Reason};
@@ -18,7 +17,7 @@ use futures_util::StreamExt;
 
 use super::session::{logged_in, session_error};
 use crate::Ctx;
-use crate::output::{CliError, Output, clean};
+use crate::output::{CliError, Output};
 use crate::render::{now_unix, state_text};
 
 #[derive(Debug, Args)]
@@ -199,34 +198,6 @@ fn wait_timeout(out: &Output, secs: u64) -> CliError {
     }
 }
 
-/// The system's way to open a URL, without a shell in between: the URL is one argument.
-fn browser_command(url: &str) -> Command {
-    #[cfg(target_os = "macos")]
-    let mut cmd = {
-        let mut c = Command::new("open");
-        c.arg(url);
-        c
-    };
-    // Windows (untested): `start` is a cmd.exe built-in that would parse `&` in the URL, so the
-    // URL protocol handler is called directly.
-    #[cfg(windows)]
-    let mut cmd = {
-        let mut c = Command::new("rundll32");
-        c.arg("url.dll,FileProtocolHandler").arg(url);
-        c
-    };
-    #[cfg(not(any(target_os = "macos", windows)))]
-    let mut cmd = {
-        let mut c = Command::new("xdg-open");
-        c.arg(url);
-        c
-    };
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd
-}
-
 /// Opens the authorization URL in the browser; a failure is only a remark (the link is printed).
 fn open_in_browser(out: &Output, url: &str) {
     if !url.starts_with("https://") {
@@ -236,36 +207,13 @@ fn open_in_browser(out: &Output, url: &str) {
         ));
         return;
     }
-    if let Err(e) = browser_command(url).spawn() {
+    if let Err(e) = epa_ipc::present::system_open(std::ffi::OsStr::new(url)).spawn() {
         out.note(&match out.lang {
             Lang::De => format!(
                 "Der Browser konnte nicht geöffnet werden ({e}); öffnen Sie den Link selbst."
             ),
             Lang::En => format!("Could not open the browser ({e}); open the link yourself."),
         });
-    }
-}
-
-/// Why a link is not a login callback, for people (never repeating the link itself).
-fn deeplink_problem(e: &DeepLinkError, lang: Lang) -> String {
-    match lang {
-        Lang::En => clean(&e.to_string()),
-        Lang::De => match e {
-            DeepLinkError::TooLong => "der Link ist zu lang".to_owned(),
-            DeepLinkError::Scheme => "kein epa-desktop://-Link".to_owned(),
-            DeepLinkError::Target => {
-                "der Link führt nicht zur Anmelde-Rückkehr (epa-desktop://auth/callback)".to_owned()
-            }
-            DeepLinkError::ExtraParts => {
-                "der Link enthält Fragment, Benutzername oder Port".to_owned()
-            }
-            DeepLinkError::UnknownParameter(p) => {
-                format!("unzulässiger Parameter „{}“", clean(p))
-            }
-            DeepLinkError::Duplicate(p) => format!("Parameter „{p}“ kommt mehrfach vor"),
-            DeepLinkError::Missing(p) => format!("Parameter „{p}“ fehlt"),
-            DeepLinkError::Malformed(p) => format!("Parameter „{p}“ ist fehlerhaft"),
-        },
     }
 }
 
@@ -276,7 +224,7 @@ pub fn check_callback(out: &Output, url: &str) -> Result<(), CliError> {
         // The parsed code is dropped (and wiped) at once: the daemon parses the link itself.
         Ok(_) => Ok(()),
         Err(e) => {
-            let problem = deeplink_problem(&e, out.lang);
+            let problem = e.describe(out.lang);
             Err(CliError::Input {
                 code: "CALLBACK_INVALID",
                 text: match out.lang {
@@ -558,7 +506,7 @@ mod tests {
     #[test]
     fn the_browser_gets_the_url_as_one_argument() {
         let url = "https://idp.example/auth?a=1&b=$(rm -rf ~)";
-        let cmd = browser_command(url);
+        let cmd = epa_ipc::present::system_open(std::ffi::OsStr::new(url));
         let args: Vec<_> = cmd
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
