@@ -22,6 +22,7 @@ use epa_ipc::{ClientError, Password, Reason};
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
 use crate::backend::{Backend, Progress};
+use crate::chooser::{Ask, Choice, FileChooser};
 use crate::connection::Status;
 use crate::format::{self, KvnrProblem};
 use crate::ui::{App, Article, DeviceRow, DocRow, MainWindow, Message, Rule, Screen};
@@ -57,6 +58,8 @@ pub enum Msg {
     Docs(Result<DocumentList, ClientError>),
     Progress(u64, u64),
     Done(Result<Done, Failure>),
+    /// The system's file dialog closed.
+    Chosen(FileRequest, Choice),
     DeepLink(String),
     Tick,
 }
@@ -95,13 +98,26 @@ pub enum Failure {
     Exists(PathBuf),
 }
 
-/// What the in-app file dialog is for.
+/// What a file dialog is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum FileAction {
     SaveDoc { id: String },
     Export { ids: Vec<String> },
     Add,
 }
+
+/// A file dialog on its way: what for, and what the in-app field shows if there is no dialog.
+pub struct FileRequest {
+    action: FileAction,
+    suggested: PathBuf,
+}
+
+/// The extensions "Dokument hinzufügen" offers (the types the record takes); both cases, as
+/// the portal's globs are case-sensitive.
+const ADD_EXTENSIONS: [&str; 14] = [
+    "pdf", "PDF", "jpg", "JPG", "jpeg", "JPEG", "png", "PNG", "tif", "TIF", "tiff", "TIFF", "txt",
+    "TXT",
+];
 
 /// Opens a file or https URL with the system's handler.
 pub type Opener = Box<dyn Fn(&str) -> std::io::Result<()>>;
@@ -115,6 +131,8 @@ pub struct Env {
     pub save_dir: PathBuf,
     /// Opens a file or https URL with the system's handler.
     pub opener: Opener,
+    /// The system's file dialogs; unavailable means the in-app path field.
+    pub chooser: Arc<dyn FileChooser>,
 }
 
 pub struct Controller {
@@ -155,6 +173,8 @@ pub struct Controller {
     docs_model: Rc<VecModel<DocRow>>,
     file: Option<FileAction>,
     file_error: String,
+    /// A system file dialog is open; further clicks wait for it.
+    choosing: bool,
     confirm_delete: Option<String>,
     qr_for: String,
     qr: slint::Image,
@@ -234,6 +254,7 @@ impl Controller {
             docs_model,
             file: None,
             file_error: String::new(),
+            choosing: false,
             confirm_delete: None,
             qr_for: String::new(),
             qr: slint::Image::default(),
@@ -356,6 +377,7 @@ impl Controller {
             }
             Msg::Progress(done, total) => self.progress = Some((done, total)),
             Msg::Done(r) => self.on_done(r),
+            Msg::Chosen(req, choice) => self.on_chosen(req, choice),
             Msg::DeepLink(url) => self.deep_link(url),
             Msg::Tick => {}
         }
@@ -656,13 +678,20 @@ impl Controller {
             Err(Failure::Daemon(e)) => self.epa_failed(&e),
             Err(Failure::Local(text)) => self.info_msg(3, text),
             Err(Failure::Exists(path)) => {
-                self.file_error = match self.lang {
+                let text = match self.lang {
                     Lang::De => format!(
                         "{} gibt es schon. Wählen Sie einen anderen Namen.",
                         path.display()
                     ),
                     Lang::En => format!("{} already exists. Choose another name.", path.display()),
                 };
+                // In the in-app field's dialog while it is open; otherwise (system dialog, or
+                // the file appeared while the download ran) as a message.
+                if self.file.is_some() {
+                    self.file_error = text;
+                } else {
+                    self.info_msg(3, text);
+                }
             }
         }
     }
@@ -1197,11 +1226,48 @@ impl Controller {
         self.file = Some(action);
     }
 
+    /// Asks the system's file dialog (on the tokio side); its answer comes back as
+    /// [`Msg::Chosen`]. Without one the in-app field opens with `suggested`.
+    fn choose(&mut self, action: FileAction, ask: Ask, suggested: PathBuf) {
+        if self.choosing || self.file.is_some() {
+            return;
+        }
+        self.choosing = true;
+        let job = self.env.chooser.choose(ask);
+        let req = FileRequest { action, suggested };
+        self.spawn(None, Box::pin(async move { Msg::Chosen(req, job.await) }));
+    }
+
+    fn on_chosen(&mut self, req: FileRequest, choice: Choice) {
+        self.choosing = false;
+        // The session ended or the person left the documents while the dialog was open.
+        if self.user.is_none() || self.screen != Screen::Documents {
+            return;
+        }
+        match choice {
+            Choice::Chosen(path) => {
+                if let Err(text) = self.run_file_action(req.action, path, String::new()) {
+                    self.info_msg(3, text);
+                }
+            }
+            Choice::Cancelled => {}
+            Choice::Unavailable(why) => {
+                eprintln!("epa-desktop: no system file dialog ({why}); using the path field");
+                self.open_file_dialog(req.action, req.suggested);
+            }
+        }
+    }
+
     pub fn save_doc(&mut self, index: i32) {
         let Some(d) = self.doc(index) else { return };
         let name = format::safe_file_name(&d.title, format::extension(&d.mime_type));
-        let path = self.env.save_dir.join(name);
-        self.open_file_dialog(FileAction::SaveDoc { id: d.id }, path);
+        let path = self.env.save_dir.join(&name);
+        let ask = Ask::Save {
+            title: self.t("Dokument speichern", "Save document").into(),
+            dir: self.env.save_dir.clone(),
+            name,
+        };
+        self.choose(FileAction::SaveDoc { id: d.id }, ask, path);
     }
 
     pub fn export_pdf(&mut self) {
@@ -1226,14 +1292,31 @@ impl Controller {
             "ePA-Dokumente-{}.pdf",
             format::date((self.env.now)()).replace('.', "-")
         );
-        let path = self.env.save_dir.join(name);
-        self.open_file_dialog(FileAction::Export { ids }, path);
+        let path = self.env.save_dir.join(&name);
+        let ask = Ask::Save {
+            title: self.t("Als PDF speichern", "Save as PDF").into(),
+            dir: self.env.save_dir.clone(),
+            name,
+        };
+        self.choose(FileAction::Export { ids }, ask, path);
     }
 
     pub fn add_document(&mut self) {
+        let ask = Ask::Open {
+            title: self.t("Dokument hinzufügen", "Add document").into(),
+            dir: self.env.save_dir.clone(),
+            filter: (
+                self.t(
+                    "Dokumente (PDF, JPEG, PNG, TIFF, Text)",
+                    "Documents (PDF, JPEG, PNG, TIFF, text)",
+                )
+                .into(),
+                ADD_EXTENSIONS.iter().map(|e| (*e).to_owned()).collect(),
+            ),
+        };
         // A trailing separator, so the person only types the file name.
         let dir = self.env.save_dir.join("");
-        self.open_file_dialog(FileAction::Add, dir);
+        self.choose(FileAction::Add, ask, dir);
     }
 
     pub fn file_cancel(&mut self) {
@@ -1241,6 +1324,7 @@ impl Controller {
         self.file_error.clear();
     }
 
+    /// "Speichern" / "Hinzufügen" of the in-app path field.
     pub fn file_ok(&mut self) {
         let Some(action) = self.file.clone() else {
             return;
@@ -1259,13 +1343,28 @@ impl Controller {
                 .into();
             return;
         }
+        let title = app.get_add_title().trim().to_owned();
+        if let Err(text) = self.run_file_action(action, path, title) {
+            self.file_error = text;
+        }
+    }
+
+    /// Checks the chosen path and starts the download, export or upload; whichever dialog
+    /// chose it, the same rules apply (files are never overwritten). `Err` is a problem with
+    /// the path, for the person to see; an empty `title` means the file's name.
+    fn run_file_action(
+        &mut self,
+        action: FileAction,
+        path: PathBuf,
+        title: String,
+    ) -> Result<(), String> {
         let lang = self.lang;
         let progress = self.progress_poster();
         match action {
             FileAction::SaveDoc { id } => {
                 if path.exists() {
                     self.on_done(Err(Failure::Exists(path)));
-                    return;
+                    return Ok(());
                 }
                 let job = self.backend.get_document(id, progress);
                 self.file = None;
@@ -1285,7 +1384,7 @@ impl Controller {
             FileAction::Export { ids } => {
                 if path.exists() {
                     self.on_done(Err(Failure::Exists(path)));
-                    return;
+                    return Ok(());
                 }
                 let job = self.backend.export_pdf(ids, progress);
                 self.file = None;
@@ -1304,38 +1403,33 @@ impl Controller {
                 let meta = match std::fs::metadata(&path) {
                     Ok(m) if m.is_file() => m,
                     Ok(_) => {
-                        self.file_error =
-                            self.t("Das ist keine Datei.", "That is not a file.").into();
-                        return;
+                        return Err(self.t("Das ist keine Datei.", "That is not a file.").into());
                     }
                     Err(e) => {
-                        self.file_error = match lang {
+                        return Err(match lang {
                             Lang::De => format!("Die Datei lässt sich nicht lesen: {e}"),
                             Lang::En => format!("Cannot read the file: {e}"),
-                        };
-                        return;
+                        });
                     }
                 };
                 if meta.len() > MAX_UPLOAD {
-                    self.file_error = self
+                    return Err(self
                         .t(
                             "Die Datei ist größer als 25 MB.",
                             "The file is larger than 25 MB.",
                         )
-                        .into();
-                    return;
+                        .into());
                 }
                 let file_name = path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let typed = app.get_add_title().trim().to_owned();
-                let title = if typed.is_empty() {
+                let title = if title.is_empty() {
                     path.file_stem()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default()
                 } else {
-                    typed
+                    title
                 };
                 let backend = self.backend.clone();
                 self.file = None;
@@ -1369,6 +1463,7 @@ impl Controller {
                 );
             }
         }
+        Ok(())
     }
 
     pub fn open_doc(&mut self, index: i32) {

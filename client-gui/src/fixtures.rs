@@ -606,7 +606,11 @@ pub fn settle(tasks: &QueueTasks, ctrl: &Rc<RefCell<Controller>>) {
 }
 
 /// An environment with a fixed clock and private temp directories.
-pub fn test_env(tag: &str, opened: Rc<RefCell<Vec<String>>>) -> Env {
+pub fn test_env(
+    tag: &str,
+    opened: Rc<RefCell<Vec<String>>>,
+    chooser: Arc<dyn crate::chooser::FileChooser>,
+) -> Env {
     let base = std::env::temp_dir().join(format!("epa-gui-{tag}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&base);
     Env {
@@ -617,6 +621,7 @@ pub fn test_env(tag: &str, opened: Rc<RefCell<Vec<String>>>) -> Env {
             opened.borrow_mut().push(t.to_owned());
             Ok(())
         }),
+        chooser,
     }
 }
 
@@ -628,6 +633,8 @@ pub struct Harness {
     pub tasks: Rc<QueueTasks>,
     pub backend: Arc<FakeBackend>,
     pub opened: Rc<RefCell<Vec<String>>>,
+    /// Answers the file dialogs; unprepared it is "unavailable" (the in-app path field).
+    pub chooser: Arc<crate::chooser::FakeChooser>,
 }
 
 impl Harness {
@@ -637,11 +644,12 @@ impl Harness {
         let tasks = Rc::new(QueueTasks::default());
         let backend = Arc::new(FakeBackend::default());
         let opened = Rc::new(RefCell::new(Vec::new()));
+        let chooser = Arc::new(crate::chooser::FakeChooser::default());
         let ctrl = Controller::new(
             &window,
             backend.clone(),
             tasks.clone(),
-            test_env(tag, opened.clone()),
+            test_env(tag, opened.clone(), chooser.clone()),
             lang,
         );
         window.show()?;
@@ -651,6 +659,7 @@ impl Harness {
             tasks,
             backend,
             opened,
+            chooser,
         };
         h.connect();
         Ok(h)

@@ -9,6 +9,7 @@
 pub mod args;
 pub mod backend;
 pub mod backoff;
+pub mod chooser;
 pub mod connection;
 pub mod controller;
 pub mod fixtures;

@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -133,20 +133,7 @@ impl Ui for WindowUi {
 
 /// Opens a file or https URL with the desktop's handler, never through a shell.
 fn open_with_system(target: &str) -> std::io::Result<()> {
-    #[cfg(target_os = "macos")]
-    let mut cmd = Command::new("open");
-    #[cfg(windows)]
-    let mut cmd = {
-        let mut c = Command::new("rundll32");
-        c.arg("url.dll,FileProtocolHandler");
-        c
-    };
-    #[cfg(not(any(target_os = "macos", windows)))]
-    let mut cmd = Command::new("xdg-open");
-    cmd.arg(target)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    epa_ipc::present::system_open(std::ffi::OsStr::new(target))
         .spawn()
         .map(|_| ())
 }
@@ -221,6 +208,7 @@ fn run(args: args::Args, lang: Lang) -> Result<(), String> {
         open_dir: runtime_dir.join("gui-open"),
         save_dir,
         opener: Box::new(open_with_system),
+        chooser: Arc::new(epa_gui::chooser::PortalChooser),
     };
     let ctrl = Controller::new(
         &window,

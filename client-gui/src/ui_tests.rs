@@ -476,6 +476,124 @@ fn adding_a_document_checks_the_file_and_uploads_it() {
     let _ = std::fs::remove_file(&file);
 }
 
+/// The directory `fixtures::test_env` gives the harness `tag` (downloads, uploads).
+fn test_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("epa-gui-{tag}-{}", std::process::id()))
+}
+
+#[test]
+fn the_system_file_dialog_is_used_for_save_export_and_add() {
+    use crate::chooser::{Ask, Choice};
+    let h = harness("chooser");
+    login(&h);
+    h.enter_epa(EpaPhase::LoggedIn);
+    let dir = test_dir("chooser");
+
+    // "Speichern": the suggested name is the safe name; the chosen path is written.
+    let saved = dir.join("gewählt.pdf");
+    let _ = std::fs::remove_file(&saved);
+    h.chooser.answer(Choice::Chosen(saved.clone()));
+    press(&h, "Speichern: Demo PDF");
+    assert_eq!(h.app().get_file_dialog(), 0, "no in-app field");
+    assert!(std::fs::read(&saved).unwrap().starts_with(b"%PDF"));
+    assert_eq!(message(&h).0, 2);
+    assert!(matches!(
+        &h.chooser.asked()[0],
+        Ask::Save { name, dir: d, .. } if name == "Demo PDF.pdf" && d == &dir
+    ));
+
+    // "Als PDF speichern" into a chosen path; a second time into the same path is refused.
+    element(&h, "Auswählen: Demo PDF", AccessibleRole::Checkbox).invoke_accessible_default_action();
+    h.settle();
+    let pdf = dir.join("Auszug.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    h.chooser.answer(Choice::Chosen(pdf.clone()));
+    press(&h, "Als PDF speichern");
+    let written = std::fs::read(&pdf).unwrap();
+    assert!(written.starts_with(b"%PDF"));
+    h.chooser.answer(Choice::Chosen(pdf.clone()));
+    press(&h, "Als PDF speichern");
+    let (kind, text) = message(&h);
+    assert_eq!(kind, 3);
+    assert!(text.contains("gibt es schon"), "{text}");
+    assert_eq!(std::fs::read(&pdf).unwrap(), written, "never overwritten");
+    assert_eq!(h.app().get_file_dialog(), 0);
+
+    // "Dokument hinzufügen": the filter offers the record's types; the upload takes the file's
+    // name as title; a file that cannot be read is reported.
+    let file = dir.join("Allergiepass.txt");
+    std::fs::write(&file, "Penicillin").unwrap();
+    h.chooser.answer(Choice::Chosen(file.clone()));
+    press(&h, "Dokument hinzufügen");
+    assert_eq!(h.app().get_file_dialog(), 0);
+    assert_eq!(message(&h).0, 2);
+    assert!(titles(&h).contains(&"Allergiepass".to_owned()));
+    assert!(matches!(
+        h.chooser.asked().last(),
+        Some(Ask::Open { filter, .. }) if filter.1.iter().any(|e| e == "pdf")
+            && filter.1.iter().any(|e| e == "TIFF")
+    ));
+    h.chooser.answer(Choice::Chosen(dir.join("fehlt.pdf")));
+    press(&h, "Dokument hinzufügen");
+    let (kind, text) = message(&h);
+    assert_eq!(kind, 3);
+    assert!(text.contains("lässt sich nicht lesen"), "{text}");
+    for f in [saved, pdf, file] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[test]
+fn a_cancelled_file_dialog_changes_nothing() {
+    use crate::chooser::Choice;
+    let h = harness("cancel");
+    login(&h);
+    h.enter_epa(EpaPhase::LoggedIn);
+    element(&h, "Auswählen: Demo PDF", AccessibleRole::Checkbox).invoke_accessible_default_action();
+    h.settle();
+    let before = (message(&h), titles(&h));
+    let files = || std::fs::read_dir(test_dir("cancel")).unwrap().count();
+    let count = files();
+    for action in [
+        "Speichern: Demo PDF",
+        "Als PDF speichern",
+        "Dokument hinzufügen",
+    ] {
+        h.chooser.answer(Choice::Cancelled);
+        press(&h, action);
+        assert_eq!(h.app().get_file_dialog(), 0, "{action}");
+        assert!(!h.app().get_busy(), "{action}");
+    }
+    assert_eq!(h.chooser.asked().len(), 3);
+    assert_eq!((message(&h), titles(&h)), before);
+    assert_eq!(files(), count, "nothing written");
+}
+
+#[test]
+fn without_a_system_dialog_the_path_field_opens_with_a_hint() {
+    use crate::chooser::Choice;
+    let h = harness("nodialog");
+    login(&h);
+    h.enter_epa(EpaPhase::LoggedIn);
+    h.chooser
+        .answer(Choice::Unavailable("no session bus".into()));
+    press(&h, "Speichern: Demo PDF");
+    assert_eq!(h.app().get_file_dialog(), 1);
+    assert!(
+        h.app().get_file_path().ends_with("Demo PDF.pdf"),
+        "prefilled with the safe name"
+    );
+    let hint =
+        "Der Dateidialog des Systems ist nicht verfügbar. Bitte geben Sie den Pfad hier ein.";
+    assert!(find(&h, hint, AccessibleRole::Text).is_some());
+    press(&h, "Abbrechen");
+    assert_eq!(h.app().get_file_dialog(), 0);
+    // Nothing prepared answers "unavailable" too: the same for "Dokument hinzufügen".
+    press(&h, "Dokument hinzufügen");
+    assert_eq!(h.app().get_file_dialog(), 3);
+    assert!(find(&h, hint, AccessibleRole::Text).is_some());
+}
+
 #[test]
 fn document_filter_validates_dates() {
     let h = harness("filter");

@@ -80,26 +80,7 @@ pub fn endpoint_problem(err: TransportError, lang: Lang) -> UserMessage {
 
 /// Why a link handed to us is refused (never repeating the link: it may carry a code).
 pub fn deeplink_refused(e: &DeepLinkError, lang: Lang) -> UserMessage {
-    let problem = match lang {
-        Lang::En => e.to_string(),
-        Lang::De => match e {
-            DeepLinkError::TooLong => "der Link ist zu lang".to_owned(),
-            DeepLinkError::Scheme => "kein epa-desktop://-Link".to_owned(),
-            DeepLinkError::Target => {
-                "der Link führt nicht zur Anmelde-Rückkehr (epa-desktop://auth/callback)".to_owned()
-            }
-            DeepLinkError::ExtraParts => {
-                "der Link enthält Fragment, Benutzername oder Port".to_owned()
-            }
-            DeepLinkError::UnknownParameter(_) => {
-                "der Link enthält einen unzulässigen Parameter".to_owned()
-            }
-            DeepLinkError::Duplicate(p) => format!("Parameter „{p}“ kommt mehrfach vor"),
-            DeepLinkError::Missing(p) => format!("Parameter „{p}“ fehlt"),
-            DeepLinkError::Malformed(p) => format!("Parameter „{p}“ ist fehlerhaft"),
-        },
-    };
-    let problem: String = problem.chars().filter(|c| !c.is_control()).collect();
+    let problem = e.describe(lang);
     UserMessage {
         text: match lang {
             Lang::De => format!("Dieser Link wurde abgewiesen: {problem}."),

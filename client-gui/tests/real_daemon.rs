@@ -204,6 +204,8 @@ fn the_whole_journey_against_a_real_daemon() {
                 seen.borrow_mut().push(t.to_owned());
                 Ok(())
             }),
+            // no desktop session in the tests: the in-app path field
+            chooser: Arc::new(epa_gui::chooser::NoChooser),
         },
         Lang::De,
     );
@@ -301,6 +303,7 @@ fn the_whole_journey_against_a_real_daemon() {
     g.settle();
     assert_eq!(g.app().get_selected_count(), 1);
     g.press("Als PDF speichern");
+    g.wait("the path field", |g| g.app().get_file_dialog() == 2);
     let target = std::path::PathBuf::from(g.app().get_file_path().to_string());
     assert!(target.starts_with(&save_dir));
     g.press("Speichern");
