@@ -189,19 +189,7 @@ pub fn adopt(socket: ActivatedSocket) -> Result<Listener, TransportError> {
     check_private_dir(endpoint.dir(), current_uid())?;
     let meta =
         fs::symlink_metadata(path).map_err(io_err(format!("inspecting {}", path.display())))?;
-    if !meta.file_type().is_socket() {
-        return Err(insecure(path, "is not a socket"));
-    }
-    if meta.uid() != current_uid() {
-        return Err(insecure(
-            path,
-            format!(
-                "belongs to uid {}, not to you (uid {})",
-                meta.uid(),
-                current_uid()
-            ),
-        ));
-    }
+    check_socket_file(path, &meta)?;
     if meta.mode() & 0o077 != 0 {
         return Err(insecure(
             path,
@@ -329,6 +317,12 @@ pub fn check_before_connect(endpoint: &Endpoint) -> Result<bool, TransportError>
         Err(e) => return Err(io_err(format!("inspecting {}", path.display()))(e)),
         Ok(m) => m,
     };
+    check_socket_file(path, &meta)?;
+    Ok(true)
+}
+
+/// A socket file of ours: a squatter's file or socket is refused.
+fn check_socket_file(path: &Path, meta: &fs::Metadata) -> Result<(), TransportError> {
     if !meta.file_type().is_socket() {
         return Err(insecure(path, "is not a socket"));
     }
@@ -342,7 +336,7 @@ pub fn check_before_connect(endpoint: &Endpoint) -> Result<bool, TransportError>
             ),
         ));
     }
-    Ok(true)
+    Ok(())
 }
 
 /// After connecting: the process that accepted runs as us.
