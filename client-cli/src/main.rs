@@ -82,8 +82,10 @@ enum Command {
     /// PDF speichern / documents: list, download, open, add, delete, hide, save as PDF.
     #[command(subcommand)]
     Docs(cmds::docs::DocsCmd),
-    /// Die ganze Anleitung Schritt für Schritt gegen die eingebaute Test-Umgebung (Sandbox) /
-    /// the whole guide step by step against the built-in test environment (sandbox).
+    /// Die ganze Anleitung Schritt für Schritt gegen die eingebaute Test-Umgebung (Sandbox), mit
+    /// eigenem Dienst in einem neuen Verzeichnis (oder --data-dir) / the whole guide step by step
+    /// against the built-in test environment, with its own service in a new directory (or
+    /// --data-dir).
     Demo(cmds::demo::DemoArgs),
     /// Shell-Ergänzungen oder Handbuchseiten ausgeben (für Pakete) / print shell completions or
     /// man pages (for packagers).
