@@ -175,6 +175,9 @@ pub struct Controller {
     file_error: String,
     /// A system file dialog is open; further clicks wait for it.
     choosing: bool,
+    /// The in-app file dialog holds a path the system's dialog chose (only the title is
+    /// asked), rather than standing in for a dialog that is not available.
+    file_from_system: bool,
     confirm_delete: Option<String>,
     qr_for: String,
     qr: slint::Image,
@@ -255,6 +258,7 @@ impl Controller {
             file: None,
             file_error: String::new(),
             choosing: false,
+            file_from_system: false,
             confirm_delete: None,
             qr_for: String::new(),
             qr: slint::Image::default(),
@@ -1216,11 +1220,11 @@ impl Controller {
             .cloned()
     }
 
-    fn open_file_dialog(&mut self, action: FileAction, path: PathBuf) {
+    fn open_file_dialog(&mut self, action: FileAction, path: PathBuf, title: &str) {
         if let Some(w) = self.window.upgrade() {
             let app = w.global::<App>();
             app.set_file_path(ss(path.to_string_lossy()));
-            app.set_add_title(ss(""));
+            app.set_add_title(ss(title));
         }
         self.file_error.clear();
         self.file = Some(action);
@@ -1245,6 +1249,16 @@ impl Controller {
             return;
         }
         match choice {
+            // A new document gets its title here (the file's name as a start), as in the
+            // in-app dialog.
+            Choice::Chosen(path) if req.action == FileAction::Add => {
+                let stem = path
+                    .file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.file_from_system = true;
+                self.open_file_dialog(FileAction::Add, path, &stem);
+            }
             Choice::Chosen(path) => {
                 if let Err(text) = self.run_file_action(req.action, path, String::new()) {
                     self.info_msg(3, text);
@@ -1253,7 +1267,8 @@ impl Controller {
             Choice::Cancelled => {}
             Choice::Unavailable(why) => {
                 eprintln!("epa-desktop: no system file dialog ({why}); using the path field");
-                self.open_file_dialog(req.action, req.suggested);
+                self.file_from_system = false;
+                self.open_file_dialog(req.action, req.suggested, "");
             }
         }
     }
@@ -1973,6 +1988,7 @@ impl Controller {
             None => "",
         }));
         app.set_file_error(ss(&self.file_error));
+        app.set_file_from_system(self.file_from_system);
         app.set_confirm_open(self.confirm_delete.is_some());
         let title = self
             .confirm_delete

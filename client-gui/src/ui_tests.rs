@@ -519,25 +519,36 @@ fn the_system_file_dialog_is_used_for_save_export_and_add() {
     assert_eq!(std::fs::read(&pdf).unwrap(), written, "never overwritten");
     assert_eq!(h.app().get_file_dialog(), 0);
 
-    // "Dokument hinzufügen": the filter offers the record's types; the upload takes the file's
-    // name as title; a file that cannot be read is reported.
+    // "Dokument hinzufügen": the filter offers the record's types; then the title is asked,
+    // starting from the file's name (no "dialog not available" note this time); a file that
+    // cannot be read is reported there.
     let file = dir.join("Allergiepass.txt");
     std::fs::write(&file, "Penicillin").unwrap();
     h.chooser.answer(Choice::Chosen(file.clone()));
     press(&h, "Dokument hinzufügen");
-    assert_eq!(h.app().get_file_dialog(), 0);
-    assert_eq!(message(&h).0, 2);
-    assert!(titles(&h).contains(&"Allergiepass".to_owned()));
     assert!(matches!(
         h.chooser.asked().last(),
         Some(Ask::Open { filter, .. }) if filter.1.iter().any(|e| e == "pdf")
             && filter.1.iter().any(|e| e == "TIFF")
     ));
+    assert_eq!(h.app().get_file_dialog(), 3);
+    assert!(h.app().get_file_from_system());
+    let hint =
+        "Der Dateidialog des Systems ist nicht verfügbar. Bitte geben Sie den Pfad hier ein.";
+    assert!(find(&h, hint, AccessibleRole::Text).is_none());
+    assert_eq!(h.app().get_add_title(), "Allergiepass");
+    assert_eq!(h.app().get_file_path(), file.to_string_lossy().as_ref());
+    h.app().set_add_title("Allergiepass 2025".into());
+    press(&h, "Hinzufügen");
+    assert_eq!(h.app().get_file_dialog(), 0);
+    assert_eq!(message(&h).0, 2);
+    assert!(titles(&h).contains(&"Allergiepass 2025".to_owned()));
     h.chooser.answer(Choice::Chosen(dir.join("fehlt.pdf")));
     press(&h, "Dokument hinzufügen");
-    let (kind, text) = message(&h);
-    assert_eq!(kind, 3);
-    assert!(text.contains("lässt sich nicht lesen"), "{text}");
+    press(&h, "Hinzufügen");
+    assert!(h.app().get_file_error().contains("lässt sich nicht lesen"));
+    press(&h, "Abbrechen");
+    assert_eq!(h.app().get_file_dialog(), 0);
     for f in [saved, pdf, file] {
         let _ = std::fs::remove_file(f);
     }
