@@ -565,11 +565,25 @@ impl Backend for FakeBackend {
     }
 }
 
+/// Results waiting for the test thread (which plays the event loop).
+pub type Posted = Arc<Mutex<Vec<Msg>>>;
+
+/// A [`Tasks::poster`] that queues into `posted`.
+pub fn poster(posted: &Posted) -> Arc<dyn Fn(Msg) + Send + Sync> {
+    let posted = posted.clone();
+    Arc::new(move |m| {
+        posted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(m)
+    })
+}
+
 /// Keeps jobs until [`settle`] runs them (the fake's futures are always ready).
 #[derive(Default)]
 pub struct QueueTasks {
     jobs: RefCell<VecDeque<Job>>,
-    posted: Arc<Mutex<Vec<Msg>>>,
+    posted: Posted,
 }
 
 impl Tasks for QueueTasks {
@@ -578,13 +592,7 @@ impl Tasks for QueueTasks {
     }
 
     fn poster(&self) -> Arc<dyn Fn(Msg) + Send + Sync> {
-        let posted = self.posted.clone();
-        Arc::new(move |m| {
-            posted
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(m)
-        })
+        poster(&self.posted)
     }
 }
 

@@ -18,14 +18,13 @@ use std::time::{Duration, Instant};
 use epa_gui::backend::DaemonBackend;
 use epa_gui::connection::{self, Status, Ui, UiClosed};
 use epa_gui::controller::{Controller, Env, Job, Msg, Tasks};
+use epa_gui::fixtures::{self, Posted};
 use epa_gui::ui::{App, MainWindow, Screen};
 use epa_ipc::DaemonClient;
 use epa_ipc::i18n::Lang;
 use epa_tests::{Demo, MARIA, TestDaemon, TestEnv};
 use i_slint_backend_testing::{AccessibleRole, ElementHandle};
 use slint::{ComponentHandle, Model};
-
-type Posted = Arc<Mutex<Vec<Msg>>>;
 
 /// Runs each daemon call on the runtime when the test settles.
 struct RtTasks {
@@ -40,13 +39,7 @@ impl Tasks for RtTasks {
     }
 
     fn poster(&self) -> Arc<dyn Fn(Msg) + Send + Sync> {
-        let posted = self.posted.clone();
-        Arc::new(move |m| {
-            posted
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(m)
-        })
+        fixtures::poster(&self.posted)
     }
 }
 

@@ -501,7 +501,31 @@ impl std::fmt::Debug for Download {
     }
 }
 
+/// The first message of a streamed answer (it carries the sizes and metadata).
+async fn first_message<T>(stream: &mut tonic::Streaming<T>, call: &str) -> Result<T, ClientError> {
+    stream
+        .message()
+        .await
+        .map_err(ClientError::from_status)?
+        .ok_or_else(|| ClientError::Malformed(format!("{call} without chunks")))
+}
+
 impl Download {
+    /// The first chunk's data, then the data of every later message of `rest`.
+    fn new<T: Send + 'static>(
+        total_size: u64,
+        first: Vec<u8>,
+        rest: tonic::Streaming<T>,
+        data: fn(T) -> Vec<u8>,
+    ) -> Self {
+        let rest = rest.map(move |c| c.map(data).map_err(ClientError::from_status));
+        Download {
+            total_size,
+            first: Some(first),
+            rest: Box::pin(rest),
+        }
+    }
+
     /// The next chunk; `None` at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
         if let Some(first) = self.first.take()
@@ -558,24 +582,13 @@ impl DaemonClient {
             .await
             .map_err(ClientError::from_status)?
             .into_inner();
-        let first = stream
-            .message()
-            .await
-            .map_err(ClientError::from_status)?
-            .ok_or_else(|| ClientError::Malformed("Get without chunks".into()))?;
+        let first = first_message(&mut stream, "Get").await?;
         let metadata = first
             .metadata
             .map(DocumentSummary::from)
             .ok_or_else(|| ClientError::Malformed("Get without metadata".into()))?;
-        let rest = stream.map(|c| c.map(|c| c.data).map_err(ClientError::from_status));
-        Ok((
-            metadata,
-            Download {
-                total_size: first.total_size,
-                first: Some(first.data),
-                rest: Box::pin(rest),
-            },
-        ))
+        let download = Download::new(first.total_size, first.data, stream, |c| c.data);
+        Ok((metadata, download))
     }
 
     /// Uploads `content`; answers once the upload is queued durably (it survives a daemon
@@ -657,17 +670,10 @@ impl DaemonClient {
             .await
             .map_err(ClientError::from_status)?
             .into_inner();
-        let first = stream
-            .message()
-            .await
-            .map_err(ClientError::from_status)?
-            .ok_or_else(|| ClientError::Malformed("ExportPdf without chunks".into()))?;
-        let rest = stream.map(|c| c.map(|c| c.data).map_err(ClientError::from_status));
-        Ok(Download {
-            total_size: first.total_size,
-            first: Some(first.data),
-            rest: Box::pin(rest),
-        })
+        let first = first_message(&mut stream, "ExportPdf").await?;
+        Ok(Download::new(first.total_size, first.data, stream, |c| {
+            c.data
+        }))
     }
 
     /// Uploads waiting, running, failed or recently done.

@@ -25,7 +25,7 @@ use epa_protocol::http::Request;
 use epa_protocol::vau::Environment;
 use epa_protocol::xds::query::{self, ReturnType, StoredQuery};
 use epa_protocol::xds::retrieve::{self, DocumentRequest};
-use epa_protocol::xds::rim::{self, InsurantDocument, RegistryObject};
+use epa_protocol::xds::rim::{self, InsurantDocument};
 use epa_protocol::xds::soap;
 use epa_protocol::xds::submit::{self, DocumentContent};
 use epa_protocol::xds::{status, uuid_oid};
@@ -432,20 +432,7 @@ async fn download_bench() {
         id: "Document01",
         unique_id: &uid,
     };
-    let objects = vec![
-        RegistryObject::SubmissionSet(Box::new(d.submission_set(
-            "SubmissionSet01",
-            &ss_uid,
-            "1.2.276.0.76.3.1.999",
-            "20250401120500",
-        ))),
-        RegistryObject::DocumentEntry(Box::new(d.entry())),
-        RegistryObject::Association(rim::has_member(
-            "Association01",
-            "SubmissionSet01",
-            "Document01",
-        )),
-    ];
+    let objects = d.submission(d.entry(), &ss_uid, "1.2.276.0.76.3.1.999", "20250401120500");
     let docs = vec![DocumentContent {
         id: "Document01".into(),
         mime_type: "text/plain".into(),

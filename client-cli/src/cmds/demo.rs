@@ -106,6 +106,14 @@ impl Demo<'_> {
 }
 
 fn demo_error(out: &Output, de: String, en: String, hint_de: &str, hint_en: &str) -> CliError {
+    let (hint_de, hint_en) = if hint_de.is_empty() {
+        (
+            "Starten Sie die Demo erneut; bleibt der Fehler, zeigt das Protokoll des Dienstes (run/epad.sock.log im Demo-Verzeichnis) die Ursache.",
+            "Run the demo again; if the error stays, the service's log (run/epad.sock.log in the demo directory) shows the cause.",
+        )
+    } else {
+        (hint_de, hint_en)
+    };
     out.input_error("DEMO_FAILED", &de, &en, hint_de, hint_en)
 }
 
@@ -213,8 +221,8 @@ async fn environment(out: &Output, client: &DaemonClient) -> Result<EnvironmentI
                     out,
                     format!("Die Demo-Umgebung ist nicht gestartet: {p}"),
                     format!("the demo environment did not start: {p}"),
-                    "Das Protokoll des Dienstes liegt neben seinem Socket (epad.log).",
-                    "The service's log is next to its socket (epad.log).",
+                    "Das Protokoll des Dienstes: run/epad.sock.log im Demo-Verzeichnis.",
+                    "The service's log: run/epad.sock.log in the demo directory.",
                 ));
             }
             Some(env) if env.kind == "demo" && !env.demo_insurants.is_empty() => return Ok(env),
@@ -237,8 +245,8 @@ async fn environment(out: &Output, client: &DaemonClient) -> Result<EnvironmentI
                 out,
                 "Die Demo-Umgebung antwortet nicht (60 s).".into(),
                 "the demo environment did not answer within 60 s".into(),
-                "Das Protokoll des Dienstes liegt neben seinem Socket (epad.log).",
-                "The service's log is next to its socket (epad.log).",
+                "Das Protokoll des Dienstes: run/epad.sock.log im Demo-Verzeichnis.",
+                "The service's log: run/epad.sock.log in the demo directory.",
             ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -506,16 +506,11 @@ impl Response {
     /// skipped, and a body on 204/304 is dropped. Valid responses produce the same bytes as
     /// `try_to_bytes`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let (mut out, body) = self.to_parts();
-        out.extend_from_slice(body);
+        let (mut out, with_body) = self.head_for(self.body.len());
+        if with_body {
+            out.extend_from_slice(&self.body);
+        }
         out
-    }
-
-    /// [`Response::to_bytes`] as head (through the empty line) and body, so a large body can
-    /// go on without being copied into the head's buffer.
-    pub fn to_parts(&self) -> (Vec<u8>, &[u8]) {
-        let (head, with_body) = self.head_for(self.body.len());
-        (head, if with_body { &self.body } else { &[] })
     }
 
     /// The head [`Response::to_bytes`] writes for a body of `body_len` bytes sent separately

@@ -258,8 +258,10 @@ impl VauClient {
             status: 200,
             detail: format!("answer larger than {max} bytes"),
         };
-        let announced = r.content_length().unwrap_or(0);
-        let mut buf = Vec::with_capacity(usize::try_from(announced).unwrap_or(max).min(max));
+        // Reserved as announced (documents fit in one allocation), but never more than 64 MiB
+        // up front on a server's word; a larger answer grows as it really arrives.
+        let announced = usize::try_from(r.content_length().unwrap_or(0)).unwrap_or(max);
+        let mut buf = Vec::with_capacity(announced.min(max).min(64 << 20));
         while let Some(chunk) = r.chunk().await.map_err(|e| self.unreachable(e))? {
             if buf.len() + chunk.len() > max {
                 return Err(too_large());

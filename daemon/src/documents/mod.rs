@@ -26,7 +26,7 @@ use epa_ipc::types::{
 use epa_protocol::http::Request;
 use epa_protocol::xds::query::{self, ReturnType, StoredQuery};
 use epa_protocol::xds::retrieve::{self, DocumentRequest};
-use epa_protocol::xds::rim::{self, DocumentEntry, InsurantDocument, RegistryObject};
+use epa_protocol::xds::rim::{self, DocumentEntry, InsurantDocument};
 use epa_protocol::xds::soap::{self, Encoded, Message};
 use epa_protocol::xds::submit::{self, DocumentContent};
 use epa_protocol::xds::{derived_uuid, error_code, format_uuid, sha1_hex, status, uuid_oid};
@@ -869,20 +869,12 @@ impl Documents {
         entry.size = Some(bytes.len() as u64);
         let source_id = uuid_oid(&derived_uuid("epa-desktop sourceId"))
             .ok_or_else(|| DocumentsError::Internal("source id".into()))?;
-        let objects = vec![
-            RegistryObject::SubmissionSet(Box::new(doc.submission_set(
-                "SubmissionSet01",
-                &new_oid()?,
-                &source_id,
-                &rim::dtm_from_unix(now_unix()),
-            ))),
-            RegistryObject::DocumentEntry(Box::new(entry)),
-            RegistryObject::Association(rim::has_member(
-                "Association01",
-                "SubmissionSet01",
-                "Document01",
-            )),
-        ];
+        let objects = doc.submission(
+            entry,
+            &new_oid()?,
+            &source_id,
+            &rim::dtm_from_unix(now_unix()),
+        );
         let docs = vec![DocumentContent {
             id: "Document01".into(),
             mime_type: item.mime_type.clone(),

@@ -995,6 +995,27 @@ impl InsurantDocument<'_> {
             ..SubmissionSet::default()
         }
     }
+
+    /// The registry objects of a one-document upload: SubmissionSet `SubmissionSet01`, `entry`
+    /// (from [`Self::entry`], perhaps with hash and size) and their HasMember association.
+    pub fn submission(
+        &self,
+        entry: DocumentEntry,
+        submission_set_unique_id: &str,
+        source_id: &str,
+        submission_time: &str,
+    ) -> Vec<RegistryObject> {
+        vec![
+            RegistryObject::SubmissionSet(Box::new(self.submission_set(
+                "SubmissionSet01",
+                submission_set_unique_id,
+                source_id,
+                submission_time,
+            ))),
+            RegistryObject::DocumentEntry(Box::new(entry)),
+            RegistryObject::Association(has_member("Association01", "SubmissionSet01", self.id)),
+        ]
+    }
 }
 
 /// The HasMember association of a submission.

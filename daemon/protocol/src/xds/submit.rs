@@ -330,7 +330,7 @@ pub fn parse_submit_objects(m: &Message) -> Result<Vec<RegistryObject>, XdsError
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::xds::rim::{InsurantDocument, has_member};
+    use crate::xds::rim::InsurantDocument;
 
     fn upload() -> (Vec<RegistryObject>, Vec<DocumentContent>) {
         let d = InsurantDocument {
@@ -345,20 +345,7 @@ mod tests {
             unique_id: "2.25.7",
         };
         (
-            vec![
-                RegistryObject::SubmissionSet(Box::new(d.submission_set(
-                    "SubmissionSet01",
-                    "2.25.8",
-                    "1.2.3",
-                    "20250319081600",
-                ))),
-                RegistryObject::DocumentEntry(Box::new(d.entry())),
-                RegistryObject::Association(has_member(
-                    "Association01",
-                    "SubmissionSet01",
-                    "Document01",
-                )),
-            ],
+            d.submission(d.entry(), "2.25.8", "1.2.3", "20250319081600"),
             vec![DocumentContent {
                 id: "Document01".into(),
                 mime_type: "image/jpeg".into(),

@@ -144,20 +144,7 @@ pub fn upload(
         unique_id: &uid,
     };
     (
-        vec![
-            RegistryObject::SubmissionSet(Box::new(d.submission_set(
-                "SubmissionSet01",
-                &ss_uid,
-                "1.2.276.0.76.3.1.999",
-                "20250401120500",
-            ))),
-            RegistryObject::DocumentEntry(Box::new(d.entry())),
-            RegistryObject::Association(rim::has_member(
-                "Association01",
-                "SubmissionSet01",
-                "Document01",
-            )),
-        ],
+        d.submission(d.entry(), &ss_uid, "1.2.276.0.76.3.1.999", "20250401120500"),
         vec![DocumentContent {
             id: "Document01".into(),
             mime_type: mime.into(),
